@@ -1,0 +1,105 @@
+"""The contract between the harness and every sticker selector.
+
+Like lm-evaluation-harness's ``LM``, a selector implements very little: ``prepare`` (see each
+sticker once and cache whatever depends only on it) and ``score`` (rank candidates for a batch
+of queries). Trainable selectors add ``fit``/``save``/``load``. The harness does everything
+else: candidate sets, batching, validation, metrics, results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
+
+
+@dataclass(frozen=True)
+class SelectorMeta:
+    """Who a selector is: reported in ``results.json`` next to its numbers.
+
+    ``config`` holds everything that changes its scores (preset, backbone ids, sizes); it is
+    part of the key of cached checkpoints, so two configs never share one.
+    """
+
+    name: str
+    preset: str = "default"
+    supports_emotion: bool = False
+    trainable: bool = False
+    description: str = ""
+    reference: str = ""
+    license: str | None = None
+    num_parameters: int | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SelectorContext:
+    """What the harness tells a selector factory about the run it is built for."""
+
+    preset: str = "tiny"
+    num_emotions: int = 0
+    emotion_names: tuple[str, ...] = ()
+    seed: int = 0
+    device: str = "cpu"
+    cache_dir: Path = Path(".cache/stickerbench")
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings shared by every trainable selector.
+
+    ``None`` fields fall back to the selector's own recipe (its paper's settings); the CLI's
+    ``train`` flags fill in the rest.
+    """
+
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    warmup_ratio: float = 0.06
+    grad_clip: float = 1.0
+    grad_accum: int = 1
+    patience: int | None = 2
+    max_steps: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+    amp: bool = True
+    validation_split: str | None = "validation"
+    log_every: int = 20
+    resume_dir: Path | None = None
+
+
+@runtime_checkable
+class Selector(Protocol):
+    """Ranks candidate stickers for dialogues."""
+
+    meta: SelectorMeta
+
+    def prepare(self, stickers: StickerStore) -> None:
+        """Called once per dataset before scoring: compute per-sticker features here."""
+
+    def score(self, queries: Sequence[Query]) -> ScoreBatch:
+        """Scores ``[len(queries), N]`` for the queries' candidates, higher is better."""
+
+
+@runtime_checkable
+class TrainableSelector(Selector, Protocol):
+    """A selector with parameters learnt from a dataset's training split."""
+
+    def fit(self, data: Dataset, cfg: TrainConfig) -> None: ...
+
+    def save(self, path: Path) -> None: ...
+
+    @classmethod
+    def load(cls, path: Path, ctx: SelectorContext) -> "TrainableSelector": ...
+
+
+def is_trainable(selector: Selector) -> bool:
+    return all(callable(getattr(selector, m, None)) for m in ("fit", "save", "load"))
