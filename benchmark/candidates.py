@@ -1,0 +1,148 @@
+"""Candidate sets: the same stickers for every selector, reproducible by anyone.
+
+A set depends only on (seed, sample id, gold, sticker pool, N): each sample has its own RNG, so
+subsetting, reordering or sharding a split never changes another sample's set. The gold's
+position is drawn uniformly. The manifest's sha256 is the set's fingerprint; results and
+leaderboards carry it so that numbers from different sets are never compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.errors import DataError
+from benchmark.io import atomic_write_text, read_jsonl
+from benchmark.types import CandidateSet, Sample
+
+STRATEGIES = ("sampled", "official")
+OFFICIAL_KEY = "official_candidates"
+
+
+@dataclass(frozen=True)
+class CandidateManifest:
+    """The candidate sets of one split and the facts that identify them."""
+
+    split: str
+    sets: tuple[CandidateSet, ...]
+    strategy: str
+    seed: int
+    num_candidates: int
+    fingerprint: str
+
+    def by_sample(self) -> dict[str, CandidateSet]:
+        return {c.sample_id: c for c in self.sets}
+
+
+def _sample_rng(seed: int, sample_id: str) -> np.random.Generator:
+    digest = hashlib.sha256(f"stickerbench-candidates:{seed}:{sample_id}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:16], "little"))
+
+
+def sampled_candidates(
+    samples: Sequence[Sample], pool: Sequence[str], num_candidates: int = 10, seed: int = 0
+) -> list[CandidateSet]:
+    """Gold + ``num_candidates - 1`` negatives drawn uniformly from ``pool``, gold shuffled in."""
+    if num_candidates < 2:
+        raise DataError(f"--num-candidates must be at least 2, got {num_candidates}")
+    ordered_pool = sorted(set(pool))
+    sets = []
+    for sample in samples:
+        negatives_pool = [s for s in ordered_pool if s != sample.gold]
+        if len(negatives_pool) < num_candidates - 1:
+            raise DataError(
+                f"sample {sample.sample_id}: only {len(negatives_pool)} other stickers exist, "
+                f"too few for {num_candidates} candidates; lower --num-candidates"
+            )
+        rng = _sample_rng(seed, sample.sample_id)
+        picks = rng.choice(len(negatives_pool), size=num_candidates - 1, replace=False)
+        candidates = [negatives_pool[i] for i in picks]
+        candidates.insert(int(rng.integers(0, num_candidates)), sample.gold)
+        sets.append(CandidateSet(sample.sample_id, tuple(candidates), sample.gold))
+    return sets
+
+
+def official_candidates(samples: Sequence[Sample], split: str) -> list[CandidateSet]:
+    """The dataset's own candidate sets (MOD task 2), used as they are."""
+    sets = []
+    for sample in samples:
+        official = sample.meta.get(OFFICIAL_KEY)
+        if official is None:
+            raise DataError(
+                f"split {split!r}, sample {sample.sample_id}: no official candidate set "
+                "(only task-2 test files have them); use --candidates sampled for this split"
+            )
+        if sample.gold not in official:
+            raise DataError(
+                f"split {split!r}, sample {sample.sample_id}: the gold sticker {sample.gold!r} is "
+                f"not in its official candidate set {list(official)}; fix the task-2 file or use "
+                "--candidates sampled"
+            )
+        if len(set(official)) != len(official):
+            raise DataError(
+                f"split {split!r}, sample {sample.sample_id}: the official candidate set "
+                f"{list(official)} repeats a sticker; fix the task-2 file"
+            )
+        sets.append(CandidateSet(sample.sample_id, tuple(official), sample.gold))
+    return sets
+
+
+def manifest_text(sets: Sequence[CandidateSet]) -> str:
+    return "".join(
+        json.dumps(
+            {"sample_id": c.sample_id, "candidates": list(c.candidates), "gold": c.gold},
+            separators=(",", ":"),
+        )
+        + "\n"
+        for c in sets
+    )
+
+
+def build_manifest(
+    split: str,
+    samples: Sequence[Sample],
+    pool: Sequence[str],
+    strategy: str = "sampled",
+    num_candidates: int = 10,
+    seed: int = 0,
+) -> CandidateManifest:
+    if strategy == "sampled":
+        sets = sampled_candidates(samples, pool, num_candidates, seed)
+    elif strategy == "official":
+        sets = official_candidates(samples, split)
+    else:
+        raise DataError(f"unknown candidate strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+    sizes = {len(c.candidates) for c in sets}
+    text = manifest_text(sets)
+    return CandidateManifest(
+        split=split,
+        sets=tuple(sets),
+        strategy=strategy,
+        seed=seed,
+        num_candidates=max(sizes) if sizes else num_candidates,
+        fingerprint=hashlib.sha256(text.encode()).hexdigest(),
+    )
+
+
+def write_manifest(manifest: CandidateManifest, directory: Path) -> Path:
+    path = directory / f"{manifest.split}.jsonl"
+    atomic_write_text(path, manifest_text(manifest.sets))
+    return path
+
+
+def load_manifest(path: Path) -> list[CandidateSet]:
+    """Read a manifest written by anyone (e.g. shared with a paper) back into candidate sets."""
+    sets = []
+    for lineno, row in read_jsonl(path):
+        try:
+            sets.append(CandidateSet(str(row["sample_id"]), tuple(map(str, row["candidates"])), str(row["gold"])))
+        except (KeyError, TypeError) as exc:
+            raise DataError(f"{path}:{lineno}: a manifest row needs sample_id, candidates, gold ({exc})") from None
+        if sets[-1].gold not in sets[-1].candidates:
+            raise DataError(f"{path}:{lineno}: gold {sets[-1].gold!r} is not among the candidates")
+    return sets
