@@ -1,0 +1,94 @@
+"""Markdown leaderboards from ``results.json`` files.
+
+One table per split; a table only ever holds numbers scored on one candidate manifest
+(same fingerprint), because recall on 10 random candidates and on 11 official ones are not
+the same quantity. The paper's reported numbers can be shown beside, clearly labelled.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from tabulate import tabulate
+
+from benchmark.errors import BenchmarkError
+
+COLUMNS = ("recall@1", "recall@3", "recall@5", "mrr", "map@5", "emotion_acc")
+
+
+def _headers(n: int) -> list[str]:
+    return ["Model", f"R{n}@1", f"R{n}@3", f"R{n}@5", "MRR", "MAP@5", "Acc"]
+
+
+def _fmt(value: float | None, best: bool) -> str:
+    if value is None:
+        return "–"
+    text = f"{100 * value:.2f}"
+    return f"**{text}**" if best else text
+
+
+def _table(rows: list[tuple[str, dict[str, float | None]]], n: int) -> str:
+    best = {}
+    for col in COLUMNS:
+        values = [m.get(col) for _, m in rows if m.get(col) is not None]
+        best[col] = max(values) if values else None
+    body = [
+        [name] + [_fmt(m.get(col), m.get(col) is not None and m.get(col) == best[col] and len(rows) > 1) for col in COLUMNS]
+        for name, m in rows
+    ]
+    return tabulate(body, headers=_headers(n), tablefmt="github", disable_numparse=True)
+
+
+def collect_splits(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """split → {fingerprint, num_candidates, strategy, seed, rows}; refuses mixed fingerprints."""
+    splits: dict[str, dict[str, Any]] = {}
+    for results in runs:
+        for split, cand in results.get("candidates", {}).items():
+            table = splits.setdefault(split, {**cand, "rows": {}})
+            if table["fingerprint"] != cand["fingerprint"]:
+                raise BenchmarkError(
+                    f"cannot put these runs in one table: split {split!r} was scored on different "
+                    f"candidate sets (fingerprints {table['fingerprint'][:12]} and {cand['fingerprint'][:12]}); "
+                    "re-run them with the same dataset, --candidates, --num-candidates and --seed"
+                )
+        for model, entry in results.get("models", {}).items():
+            for split, res in entry.get("splits", {}).items():
+                if split in splits:
+                    splits[split]["rows"][model] = res["metrics"]
+    return splits
+
+
+def reported_numbers() -> dict[str, Any]:
+    return json.loads(resources.files("leaderboard").joinpath("reported.json").read_text())
+
+
+def render_runs(runs: Sequence[dict[str, Any]], reference: bool = False) -> str:
+    splits = collect_splits(runs)
+    datasets = sorted({r.get("dataset", {}).get("name", "?") for r in runs})
+    parts = [f"# stickerbench leaderboard — {', '.join(datasets)}", ""]
+    reported = reported_numbers() if reference else None
+    for split, table in splits.items():
+        if not table["rows"]:
+            continue
+        parts += [f"## {split}", "", _table(list(table["rows"].items()), table["num_candidates"]), ""]
+        parts.append(
+            f"N = {table['num_candidates']} candidates ({table['strategy']}, seed {table['seed']}), "
+            f"candidate fingerprint `{table['fingerprint'][:16]}`. Numbers in percent; ties count as "
+            "expected values; – = no emotion head or no labels."
+        )
+        parts.append("")
+        if reported and split in reported["splits"]:
+            rows = [(f"{m} (reported)", {k: (v / 100 if v is not None else None) for k, v in vals.items()})
+                    for m, vals in reported["splits"][split].items()]
+            parts += [
+                f"### {split} — reported in the CKS paper (not comparable: other candidate sets)",
+                "",
+                _table(rows, reported["num_candidates"]),
+                "",
+                reported["note"],
+                "",
+            ]
+    return "\n".join(parts).rstrip() + "\n"
