@@ -110,6 +110,9 @@ class StickerStore(Mapping[str, Sticker]):
         except KeyError:
             raise DataError(f"unknown sticker id {sticker_id!r}") from None
 
+    def __contains__(self, sticker_id: object) -> bool:
+        return sticker_id in self._stickers
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._stickers)
 

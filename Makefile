@@ -1,0 +1,30 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   run the benchmark on the embedded MojiChat dataset
+#   make test   run the test suite
+# Both create .venv on first use. TORCH pins the torch build (a CUDA build from PyPI also runs on CPU).
+
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stickerbench-installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m benchmark run $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest benchmarks --benchmark-only $(ARGS)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
