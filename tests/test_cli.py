@@ -194,3 +194,32 @@ def test_list_prints_one_selector_a_line_name_first():
 def test_every_command_has_help(command):
     proc = cli(command, "--help")
     assert proc.returncode == 0 and "usage:" in proc.stdout
+
+
+def test_rerun_resumes_keeps_finished_pairs_and_refuses_other_candidates(mini_mod_dir, tmp_path):
+    out = tmp_path / "run"
+    assert cli(*_run_args(mini_mod_dir, out, "--models", "random")).returncode == 0
+    first = (out / "predictions" / "random" / "test_easy.jsonl").stat().st_mtime_ns
+    proc = cli(*_run_args(mini_mod_dir, out, "--models", "random,popularity"))
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["models"]) == {"random", "popularity"}
+    assert (out / "predictions" / "random" / "test_easy.jsonl").stat().st_mtime_ns == first
+    _assert_one_line_error(
+        cli(*_run_args(mini_mod_dir, out, "--models", "random", "--seed", "5")), r"other candidate sets"
+    )
+    assert cli(*_run_args(mini_mod_dir, out, "--models", "random", "--seed", "5", "--overwrite")).returncode == 0
+
+
+def test_trained_checkpoints_are_cached_and_reused(mini_mod_dir, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli(*_run_args(mini_mod_dir, a, "--models", "popularity")).returncode == 0
+    assert cli(*_run_args(mini_mod_dir, b, "--models", "popularity")).returncode == 0
+    ra, rb = (json.loads((o / "results.json").read_text())["models"]["popularity"] for o in (a, b))
+    assert ra["train_seconds"] is not None and rb["train_seconds"] is None
+    assert ra["checkpoint"] == rb["checkpoint"]
+    proc = cli(*_run_args(mini_mod_dir, tmp_path / "c", "--models", "popularity", "--no-train", "--seed", "3"))
+    _assert_one_line_error(proc, r"popularity: no checkpoint .* --no-train")
+    explicit = cli(*_run_args(mini_mod_dir, tmp_path / "d", "--models", "popularity", "--no-train", "--seed", "3",
+                              "--checkpoint", f"popularity={ra['checkpoint']['path']}"))
+    assert explicit.returncode == 0, explicit.stderr
