@@ -1,0 +1,66 @@
+"""The 2-D discrete cosine transform and the band-pass filter of the content-invariant module.
+
+CIM (paper §4.2.2) works in the DCT spectrum of a sticker. The transform here is the
+orthonormal DCT-II over the last two axes, written as two matrix products so that it runs on
+any device inside autograd; it equals ``scipy.fft.dctn(x, type=2, norm="ortho", axes=(-2, -1))``
+and its inverse equals ``scipy.fft.idctn`` with the same arguments (tests check both).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def dct_matrix(n: int, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> torch.Tensor:
+    """Orthonormal DCT-II matrix C with ``C @ x`` = DCT of the column vector x (so C⁻¹ = Cᵀ)."""
+    k = torch.arange(n, dtype=torch.float64).unsqueeze(1)
+    i = torch.arange(n, dtype=torch.float64).unsqueeze(0)
+    c = torch.cos(math.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2.0 / n)
+    c[0] /= math.sqrt(2.0)
+    return c.to(dtype=dtype, device=device)
+
+
+def dct2(x: torch.Tensor) -> torch.Tensor:
+    """F(I): orthonormal 2-D DCT-II over the last two axes (height, width)."""
+    ch = dct_matrix(x.shape[-2], x.dtype, x.device)
+    cw = dct_matrix(x.shape[-1], x.dtype, x.device)
+    return ch @ x @ cw.T
+
+
+def idct2(x: torch.Tensor) -> torch.Tensor:
+    """F⁻¹: the inverse of :func:`dct2` (the transposed orthonormal matrices)."""
+    ch = dct_matrix(x.shape[-2], x.dtype, x.device)
+    cw = dct_matrix(x.shape[-1], x.dtype, x.device)
+    return ch.T @ x @ cw
+
+
+def band_pass(height: int, width: int, r_high: float = 0.7, r_low: float = 0.005,
+              dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> torch.Tensor:
+    """Eq. 9: H(R_h, R_l)(a, b) = exp(-(a²+b²)/R_h²) − exp(-(a²+b²)/R_l²), shape [height, width].
+
+    (a, b) are spectrum positions normalised to [0, 1): a = row/height, b = column/width, the
+    DC coefficient at (0, 0). The paper's thresholds (R_l = 0.005, R_h = 0.7, §5.2) are fractions
+    of the spectrum, which only makes sense on normalised positions. H is 0 at DC, close to 1 on
+    the middle frequencies and decays towards the highest ones.
+    """
+    a = torch.arange(height, dtype=torch.float64) / height
+    b = torch.arange(width, dtype=torch.float64) / width
+    r2 = a.unsqueeze(1) ** 2 + b.unsqueeze(0) ** 2
+    h = torch.exp(-r2 / r_high**2) - torch.exp(-r2 / r_low**2)
+    return h.to(dtype=dtype, device=device)
+
+
+def style_randomise(images: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+    """Eq. 10: Ĩ = F⁻¹(Gus(H·F(I)) + (1 − H)·F(I)), with Gus(x) = x·(1 + N(0, 1)).
+
+    ``noise`` is the N(0, 1) draw, the same shape as ``images`` (one independent draw per
+    spectrum coefficient and channel, the literal reading of Gus); ``None`` means no noise, in
+    which case Ĩ = I up to rounding. Only coefficients where H ≠ 0 can change.
+    """
+    spectrum = dct2(images)
+    band = mask * spectrum
+    if noise is not None:
+        band = band * (1 + noise)
+    return idct2(band + (1 - mask) * spectrum)
