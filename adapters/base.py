@@ -1,0 +1,268 @@
+"""Glue shared by every torch selector, so that each ``adapters/<name>.py`` stays thin.
+
+A subclass of :class:`TorchSelector` declares its identity (class attributes ``name``,
+``description``, ``reference``, ``license``, ``paper_backbone``, ``supports_emotion``) and
+implements five hooks:
+
+``tiny_backbone(data) -> Path``
+    Build the random-init small model of the *same* architecture class (its tokenizer from
+    :func:`benchmark.tiny_tokenizer.train_tiny_tokenizer` on the training split) and
+    ``save_pretrained`` it (model, tokenizer, processors) into :meth:`new_backbone_dir`; return it.
+``load_backbone(source)``
+    ``from_pretrained(source)`` — a hub id or a local directory — set ``self.model`` (the
+    ``nn.Module`` that is trained and checkpointed) and whatever else scoring needs; freeze here
+    what the recipe never trains. Both presets go through this one function: ``paper`` with the
+    hub id (or ``--option <name>_model=PATH``), ``tiny`` with the directory written above.
+``recipe(data) -> benchmark.trainer.Recipe``
+    What to learn (loss, negatives, parameter groups, defaults).
+``encode(stickers)``
+    Per-sticker work for ``prepare``: use :func:`benchmark.features.encode_stickers` with
+    ``self.feature_cache_dir`` (``None`` while training, since the weights move).
+``score_queries(queries) -> ScoreBatch``
+    Runs under ``torch.inference_mode()`` with the model in eval mode.
+
+The base class supplies the rest: lazy model building (a ``paper`` backbone is loaded on first
+use, never twice when a checkpoint follows), device placement, seeding, ``fit`` (the shared
+trainer with early stopping on validation ``mrr``), ``save``/``load`` through
+:mod:`benchmark.checkpoints`, and ``meta.num_parameters``.
+
+Checkpoint layout (see :mod:`benchmark.checkpoints`): ``model.safetensors`` holds the trainable
+parameters; ``backbone/`` holds the ``save_pretrained`` starting point for ``tiny`` presets only
+(random init cannot be re-downloaded); ``paper`` checkpoints name their backbone in
+``config.json`` and reload it with ``from_pretrained``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from benchmark.checkpoints import (
+    WEIGHTS,
+    CheckpointInfo,
+    apply_weights,
+    load_weights,
+    module_weights,
+    read_info,
+    save_checkpoint,
+)
+from benchmark.errors import SelectorError
+from benchmark.selector import SelectorContext, SelectorMeta, TrainConfig
+from benchmark.trainer import Recipe, resolve_config, seed_everything, train
+from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
+
+VALIDATION_SAMPLES = 256  # early stopping needs a signal, not the full split
+VALIDATION_CANDIDATES = 10
+
+
+class TorchSelector:
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    reference: ClassVar[str] = ""
+    license: ClassVar[str | None] = None
+    paper_backbone: ClassVar[str]
+    supports_emotion: ClassVar[bool] = False
+
+    def __init__(self, ctx: SelectorContext):
+        if ctx.preset not in ("tiny", "paper"):
+            raise SelectorError(f"{self.name}: unknown preset {ctx.preset!r}; choose tiny or paper")
+        self.ctx = ctx
+        self.device = ctx.device
+        self.model: torch.nn.Module | None = None
+        self.backbone_source: str | None = None
+        self._backbone_tmp: tempfile.TemporaryDirectory | None = None
+        self._training = False
+        self._prepared_for: int | None = None
+        self._fit_info: dict[str, Any] = {}
+        self.meta = SelectorMeta(
+            name=self.name,
+            preset=ctx.preset,
+            supports_emotion=self.supports_emotion,
+            trainable=True,
+            description=self.description,
+            reference=self.reference,
+            license=self.license,
+            config={"preset": ctx.preset, "backbone": self.paper_source() if ctx.preset == "paper" else "tiny", **self.config()},
+        )
+
+    # ------------------------------------------------------------------ subclass hooks
+
+    def config(self) -> dict[str, Any]:
+        """Everything besides preset and backbone that changes scores (keys cached checkpoints)."""
+        return {}
+
+    def tiny_backbone(self, data: Dataset) -> Path:
+        raise NotImplementedError
+
+    def load_backbone(self, source: str | Path) -> None:
+        raise NotImplementedError
+
+    def recipe(self, data: Dataset) -> Recipe:
+        raise NotImplementedError
+
+    def encode(self, stickers: StickerStore) -> None:
+        raise NotImplementedError
+
+    def score_queries(self, queries: Sequence[Query]) -> ScoreBatch:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ building
+
+    def paper_source(self) -> str:
+        """``--option <name>_model=PATH`` (a local copy) or the hub id."""
+        return str(self.ctx.options.get(f"{self.name.replace('-', '_')}_model") or self.paper_backbone)
+
+    def new_backbone_dir(self) -> Path:
+        """A temporary directory for a ``tiny`` backbone; it lives as long as the selector."""
+        self._backbone_tmp = tempfile.TemporaryDirectory(prefix=f"stickerbench-{self.name}-")
+        return Path(self._backbone_tmp.name)
+
+    def _build(self, source: str | Path) -> None:
+        seed_everything(self.ctx.seed)
+        self.load_backbone(source)
+        self.backbone_source = str(source)
+        self.model.to(self.device)
+        self.model.eval()
+        total = sum(p.numel() for p in self.model.parameters())
+        self.meta = replace(self.meta, num_parameters=total)
+
+    def ensure_model(self, data: Dataset | None = None) -> torch.nn.Module:
+        if self.model is None:
+            if self.ctx.preset == "paper":
+                self._build(self.paper_source())
+            elif data is None:
+                raise SelectorError(
+                    f"{self.name}@tiny is a random-init model: train it first (python -m benchmark "
+                    f"train --model {self.name}) or pass --checkpoint {self.name}=PATH"
+                )
+            else:
+                seed_everything(self.ctx.seed)
+                self._build(self.tiny_backbone(data))
+        return self.model
+
+    @property
+    def feature_cache_dir(self) -> Path | None:
+        """Where ``encode`` caches per-sticker features; ``None`` while training (weights move)."""
+        return None if self._training else Path(self.ctx.cache_dir) / "features" / self.name
+
+    def tiny_dir(self) -> Path | None:
+        """The ``tiny`` backbone directory this selector was built from (saved into checkpoints)."""
+        if self.ctx.preset != "tiny" or self.backbone_source is None:
+            return None
+        return Path(self.backbone_source)
+
+    # ------------------------------------------------------------------ Selector
+
+    def prepare(self, stickers: StickerStore) -> None:
+        self.ensure_model()
+        self.model.eval()
+        self.encode(stickers)
+        self._prepared_for = id(stickers)
+
+    def score(self, queries: Sequence[Query]) -> ScoreBatch:
+        if self._prepared_for is None:
+            raise SelectorError(f"{self.name}: call prepare(stickers) before score(queries)")
+        self.model.eval()
+        with torch.inference_mode():
+            return self.score_queries(queries)
+
+    # ------------------------------------------------------------------ TrainableSelector
+
+    def fit(self, data: Dataset, cfg: TrainConfig) -> None:
+        resume_backbone = None if cfg.resume_dir is None else Path(cfg.resume_dir) / "backbone"
+        if self.model is None and self.ctx.preset == "tiny" and resume_backbone is not None and resume_backbone.is_dir():
+            self._build(resume_backbone)  # continue from the very same random init
+        self.ensure_model(data)
+        tiny = self.tiny_dir()
+        if tiny is not None and resume_backbone is not None and not resume_backbone.is_dir():
+            import shutil
+
+            shutil.copytree(tiny, resume_backbone)
+        recipe = self.recipe(data)
+        validate = self._validation(data, cfg)
+        self._training = True
+        try:
+            result = train(recipe, data, cfg, validate=validate)
+        finally:
+            self._training = False
+            self._prepared_for = None  # features were computed with moving weights
+        self._fit_info = {
+            "hyperparameters": resolve_config(cfg, recipe.defaults).to_dict(),
+            "dataset_fingerprint": data.fingerprint,
+            "seed": cfg.seed,
+            "train_log": result.log_path,
+            "result": {"steps": result.steps, "epochs": result.epochs, "best_validation_mrr": result.best_metric,
+                       "best_epoch": result.best_epoch, "seconds": result.seconds},
+        }
+
+    def _validation(self, data: Dataset, cfg: TrainConfig):
+        from benchmark.candidates import sampled_candidates
+        from benchmark.evaluator import quick_metrics
+
+        split = cfg.validation_split
+        if split is None or split not in data.splits or not data.splits[split]:
+            return None
+        samples = data.split(split)[:VALIDATION_SAMPLES]
+        sets = sampled_candidates(samples, list(data.stickers), min(VALIDATION_CANDIDATES, len(data.stickers)), seed=cfg.seed)
+
+        def validate() -> float:
+            self.prepare(data.stickers)
+            return float(quick_metrics(self, samples, sets)["mrr"])
+
+        return validate
+
+    def save(self, path: Path) -> None:
+        self.ensure_model()
+        info = CheckpointInfo(
+            selector=self.name,
+            preset=self.ctx.preset,
+            config=dict(self.meta.config),
+            hyperparameters=self._fit_info.get("hyperparameters", {}),
+            dataset_fingerprint=self._fit_info.get("dataset_fingerprint"),
+            seed=self._fit_info.get("seed", self.ctx.seed),
+            weights="trainable",
+            extra={"backbone": "backbone/" if self.tiny_dir() else self.backbone_source,
+                   "training": self._fit_info.get("result")},
+        )
+        tiny = self.tiny_dir()
+        save_checkpoint(
+            path,
+            info,
+            module_weights(self.model, trainable_only=True),
+            train_log=self._fit_info.get("train_log"),
+            files={"backbone": tiny} if tiny is not None else None,
+        )
+
+    @classmethod
+    def load(cls, path: Path, ctx: SelectorContext) -> "TorchSelector":
+        path = Path(path)
+        read_info(path, selector=cls.name, preset=ctx.preset)
+        selector = cls(ctx)
+        backbone = path / "backbone"
+        if ctx.preset == "tiny" and not backbone.is_dir():
+            raise SelectorError(f"{path}: a tiny checkpoint needs its backbone/ directory; train it again")
+        selector._build(backbone if ctx.preset == "tiny" else selector.paper_source())
+        apply_weights(selector.model, load_weights(path / WEIGHTS), path, complete=False)
+        selector.model.to(selector.device)
+        return selector
+
+
+def dialogue_text(query_context, max_turns: int | None = None) -> str:
+    """The context's turns joined oldest to newest (tokenizers truncate from the left)."""
+    turns = [u.text for u in query_context if u.text]
+    if max_turns is not None:
+        turns = turns[-max_turns:]
+    return " ".join(turns)
+
+
+def last_utterance(query_context) -> str:
+    """The text of the last turn that has text (the one sent together with the sticker)."""
+    for u in reversed(query_context):
+        if u.text:
+            return u.text
+    return ""
