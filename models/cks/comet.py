@@ -57,10 +57,12 @@ class CometKnowledge:
     @property
     def fingerprint(self) -> str:
         """sha256 over the config, every weight, the tokenizer's vocabulary and the decoding
-        settings: anything that changes g changes the cache key."""
+        settings: anything that changes g changes the cache key (where the model was loaded
+        from does not: the same weights from another directory hit the same cache)."""
         if self._fingerprint is None:
             digest = hashlib.sha256()
-            digest.update(json.dumps(self.model.config.to_dict(), sort_keys=True, default=str).encode())
+            config = {k: v for k, v in self.model.config.to_dict().items() if k not in ("_name_or_path", "transformers_version")}
+            digest.update(json.dumps(config, sort_keys=True, default=str).encode())
             for key, tensor in sorted(self.model.state_dict().items()):
                 digest.update(key.encode())
                 digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())

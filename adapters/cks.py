@@ -1,0 +1,456 @@
+"""``cks`` and its Table 2 ablations: the causal knowledge-enhanced sticker selector.
+
+The architecture lives in :mod:`models.cks` (equations cited there); this file turns queries
+into its tensors, holds the presets and the training recipe for the shared trainer.
+
+Inference (paper §5.2 "we combine contrastive scores with multimodal information matching
+scores"; no formula is given, so this is the choice):
+
+    score(c) = exp(τ)·cos(ĥ_T, v_c) + (logit_match − logit_nomatch)(HEAD of Enc(dialogue, c))
+
+the learnt-temperature contrastive logit plus the matching head's log-odds. ``cks-no-itc``
+scores with the matching term alone and ``cks-no-itm`` with the contrastive term alone (an
+untrained head would only add noise). The emotion prediction is the emotion head on the [HEAD]
+state of the top-scoring candidate.
+
+Commonsense knowledge: g_i^k is the mean of COMET-BART's decoder last-layer hidden states over
+its greedy output (see :mod:`models.cks.comet` for why), cached on disk by
+:mod:`benchmark.knowledge`; ``python -m benchmark knowledge build`` fills the cache ahead.
+
+Presets
+    ``paper``: roberta-base (utterances), bert-base-uncased (Ekman dictionary and the token
+    embedding layer), openai/clip-vit-base-patch32 (vision tower, [CLS] = pooler output), a
+    12-layer width-512 encoder, bi-LSTM d = 300; COMET-BART (ATOMIC-2020) from
+    ``--option comet_model=DIR_OR_HUB_ID`` (required: AllenAI publish it as a tarball, not on
+    the hub). Other backbones can be pointed elsewhere with ``roberta_model``, ``bert_model``,
+    ``clip_model``. Optimiser: lr 1e-5, weight decay 3e-4, batch 64, ≤ 50 epochs (§5.2) — with
+    the shared trainer's AdamW (decoupled decay) and warmup + cosine, where the paper says Adam.
+    ``tiny``: the same classes, random init, 32-d backbones on 32 px images, a 2-layer width-64
+    encoder, a tiny BART as COMET and a WordPiece tokenizer trained on the training split.
+
+Ablations (each removes exactly one part):
+    ``cks-no-keue`` ĥ_i = Linear(RoBERTa r_i): no bi-LSTM, knowledge or speaker attention;
+    ``cks-no-vkd``  v = Linear([v_p; ṽ]): v_p where v̄ would be;
+    ``cks-no-cim``  ṽ = v_p (no style randomisation) and no triplet loss;
+    ``cks-no-itc`` / ``cks-no-itm`` / ``cks-no-emo``: that loss off (and out of the score;
+    without L_emo no emotion is predicted); ``cks-no-ocr``: no OCR tokens in the encoder.
+
+Training negatives: for each dialogue one sticker whose emotion differs from the gold's (a
+sticker's emotion is the majority emotion of the training samples where it is the gold;
+the gold's emotion is the sample's label when present), drawn per epoch; the matching head sees
+its CLIP feature v_n directly (§4.3).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from adapters.base import TorchSelector
+from benchmark.errors import SelectorError
+from benchmark.knowledge import KnowledgeCache
+from benchmark.selector import SelectorContext
+from benchmark.trainer import RecipeDefaults, ResolvedConfig
+from benchmark.types import Dataset, Query, Sample, ScoreBatch, StickerStore, Utterance
+from models.cks.comet import CometKnowledge
+from models.cks.ive import EKMAN_EMOTIONS, encode_confounders
+from models.cks.keue import RELATIONS
+from models.cks.losses import LossWeights
+from models.cks.model import CKS, CKSConfig, DialogueInputs
+
+SPEAKERS = ("[speaker1]", "[speaker2]")  # the sticker's sender, the other speaker
+GEN = "[GEN]"
+ROLES = ("roberta", "bert", "clip", "comet")
+PAPER_BACKBONES = {"roberta": "roberta-base", "bert": "bert-base-uncased", "clip": "openai/clip-vit-base-patch32"}
+
+
+@dataclass(frozen=True)
+class Preset:
+    width: int
+    layers: int
+    heads: int
+    lstm_hidden: int
+    max_turns: int
+    utterance_tokens: int
+    dialogue_tokens: int
+    ocr_tokens: int
+    comet_new_tokens: int
+    train: RecipeDefaults
+
+
+PRESETS = {
+    "paper": Preset(width=512, layers=12, heads=8, lstm_hidden=300, max_turns=32, utterance_tokens=64,
+                    dialogue_tokens=256, ocr_tokens=16, comet_new_tokens=12,
+                    train=RecipeDefaults(epochs=50, batch_size=64, lr=1e-5, weight_decay=3e-4)),
+    "tiny": Preset(width=64, layers=2, heads=4, lstm_hidden=32, max_turns=8, utterance_tokens=24,
+                   dialogue_tokens=64, ocr_tokens=8, comet_new_tokens=4,
+                   train=RecipeDefaults(epochs=4, batch_size=32, lr=1e-3, weight_decay=3e-4)),
+}
+TINY_DIM = 32  # BERT and CLIP widths must match for VKD (eq. 8)
+TINY_IMAGE = 32
+
+
+# ---------------------------------------------------------------------------- backbones
+
+
+def _with_speaker_tokens(tokenizer, model) -> None:
+    """Add [speaker1]/[speaker2] (§4.1.1) to a pretrained vocabulary and grow the embeddings."""
+    missing = [t for t in SPEAKERS if t not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing})
+        model.resize_token_embeddings(len(tokenizer))
+
+
+def write_tiny_backbones(data: Dataset, out: Path, seed: int) -> Path:
+    """Random-init small RoBERTa, BERT, CLIP vision tower and BART (COMET), one tokenizer.
+
+    Each model is initialised under its own seed so that the tiny COMET (and so the knowledge
+    cache's fingerprint) depends only on the dataset and the seed.
+    """
+    from transformers import (BartConfig, BartForConditionalGeneration, BertConfig, BertModel, CLIPImageProcessorPil,
+                              CLIPVisionConfig, CLIPVisionModel, RobertaConfig, RobertaModel)
+
+    from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
+
+    tok = train_tiny_tokenizer(dataset_texts(data, "train") + list(EKMAN_EMOTIONS) + list(RELATIONS),
+                               max_length=64, extra_special_tokens=[*SPEAKERS, GEN])
+    text = dict(vocab_size=len(tok), hidden_size=TINY_DIM, num_hidden_layers=1, num_attention_heads=2,
+                intermediate_size=64, max_position_embeddings=130, pad_token_id=tok.pad_token_id)
+    builders = {
+        "roberta": lambda: RobertaModel(RobertaConfig(**text), add_pooling_layer=False),
+        "bert": lambda: BertModel(BertConfig(**text), add_pooling_layer=False),
+        "clip": lambda: CLIPVisionModel(CLIPVisionConfig(hidden_size=TINY_DIM, intermediate_size=64, num_hidden_layers=1,
+                                                         num_attention_heads=2, image_size=TINY_IMAGE, patch_size=8)),
+        "comet": lambda: BartForConditionalGeneration(BartConfig(
+            vocab_size=len(tok), d_model=TINY_DIM, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+            decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=130,
+            pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id,
+            decoder_start_token_id=tok.sep_token_id, forced_eos_token_id=None)),
+    }
+    for i, (role, make) in enumerate(builders.items()):
+        with torch.random.fork_rng():
+            torch.manual_seed(seed * 10 + i)
+            make().save_pretrained(out / role)
+        if role == "clip":
+            CLIPImageProcessorPil(size={"shortest_edge": TINY_IMAGE},
+                                  crop_size={"height": TINY_IMAGE, "width": TINY_IMAGE}).save_pretrained(out / role)
+        else:
+            tok.save_pretrained(out / role)
+    return out
+
+
+def backbone_sources(preset: str, options: dict[str, Any], tiny_dir: str | Path | None = None) -> dict[str, str]:
+    """role → hub id or directory; ``paper`` needs ``comet_model``."""
+    if preset == "tiny":
+        return {role: str(Path(tiny_dir) / role) for role in ROLES}
+    sources = {role: str(options.get(f"{role}_model") or default) for role, default in PAPER_BACKBONES.items()}
+    if not options.get("comet_model"):
+        raise SelectorError(
+            "cks@paper needs COMET-BART (ATOMIC-2020): pass --option comet_model=DIR with the directory of "
+            "the comet-atomic_2020_BART checkpoint (or a hub id of a copy)"
+        )
+    sources["comet"] = str(options["comet_model"])
+    return sources
+
+
+def load_comet(source: str, preset: str, device: str) -> CometKnowledge:
+    from transformers import AutoTokenizer, BartForConditionalGeneration
+
+    model = BartForConditionalGeneration.from_pretrained(source).to(device)
+    return CometKnowledge(model, AutoTokenizer.from_pretrained(source), max_new_tokens=PRESETS[preset].comet_new_tokens,
+                          name=source)
+
+
+def make_comet(preset: str, dataset: Dataset, options: dict[str, Any], device: str) -> CometKnowledge:
+    """The COMET that ``cks@preset`` would use on ``dataset`` (for ``knowledge build``)."""
+    if preset == "paper":
+        return load_comet(backbone_sources("paper", options)["comet"], preset, device)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="stickerbench-comet-") as tmp:
+        write_tiny_backbones(dataset, Path(tmp), int(options.get("seed", 0)))
+        return load_comet(str(Path(tmp) / "comet"), preset, device)
+
+
+# ---------------------------------------------------------------------------- the selector
+
+
+class CKSSelector(TorchSelector):
+    name = "cks"
+    description = "CKS: knowledge-enhanced utterances, deconfounded visual features, multimodal encoder"
+    reference = "Chen et al., Deconfounded Emotion Guidance Sticker Selection with Causal Inference, ACM MM 2024"
+    license = "Apache-2.0 (this implementation); backbones under their own licenses"
+    paper_backbone = "roberta-base + bert-base-uncased + openai/clip-vit-base-patch32 + COMET-BART"
+    supports_emotion = True
+    switches: dict[str, Any] = {}
+
+    def __init__(self, ctx: SelectorContext):
+        self.preset = PRESETS.get(ctx.preset, PRESETS["tiny"])
+        self.ocr_engine = "none" if self.switches.get("use_ocr") is False else str(ctx.options.get("ocr", "rapidocr"))
+        super().__init__(ctx)
+        self.comet: CometKnowledge | None = None
+        self.knowledge: KnowledgeCache | None = None
+        self._pixels: dict[str, torch.Tensor] = {}
+        self._ocr: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._features: dict[str, torch.Tensor] = {}
+
+    # -- identity -------------------------------------------------------------------------
+
+    def model_config(self) -> CKSConfig:
+        weights = LossWeights(**{k: 0.0 for k in ("itc", "itm", "emo") if self.switches.get(f"no_{k}")})
+        if self.switches.get("use_cim") is False:
+            weights = replace(weights, triplet=0.0)
+        flags = {k: v for k, v in self.switches.items() if k.startswith("use_")}
+        p = self.preset
+        return CKSConfig(num_emotions=self.ctx.num_emotions, width=p.width, layers=p.layers, heads=p.heads,
+                         lstm_hidden=p.lstm_hidden, weights=weights, **flags)
+
+    def config(self) -> dict[str, Any]:
+        cfg = asdict(self.model_config())
+        return {"model": cfg, "ocr": self.ocr_engine, "preset_sizes": {k: v for k, v in asdict(self.preset).items() if k != "train"}}
+
+    def paper_source(self) -> str:
+        return " + ".join(f"{role}={src}" for role, src in backbone_sources("paper", self.ctx.options).items())
+
+    # -- building -------------------------------------------------------------------------
+
+    def tiny_backbone(self, data: Dataset) -> Path:
+        return write_tiny_backbones(data, self.new_backbone_dir(), self.ctx.seed)
+
+    def load_backbone(self, source: str | Path) -> None:
+        from transformers import AutoTokenizer, BartConfig, BertModel, CLIPImageProcessorPil, CLIPVisionModel, RobertaModel
+
+        tiny = self.ctx.preset == "tiny"
+        sources = backbone_sources(self.ctx.preset, self.ctx.options, source if tiny else None)
+        roberta = RobertaModel.from_pretrained(sources["roberta"], add_pooling_layer=False)
+        self.roberta_tok = AutoTokenizer.from_pretrained(sources["roberta"])
+        bert = BertModel.from_pretrained(sources["bert"], add_pooling_layer=False)
+        self.bert_tok = AutoTokenizer.from_pretrained(sources["bert"])
+        for tok, model in ((self.roberta_tok, roberta), (self.bert_tok, bert)):
+            _with_speaker_tokens(tok, model)
+        self.bert_tok.truncation_side = "left"  # dialogue: keep the most recent turns
+        vision = CLIPVisionModel.from_pretrained(sources["clip"])
+        self.processor = CLIPImageProcessorPil.from_pretrained(sources["clip"])
+        self.comet_source = sources["comet"]
+        knowledge_dim = BartConfig.from_pretrained(sources["comet"]).d_model
+        confounders = encode_confounders(bert, self.bert_tok)
+        self.model = CKS(self.model_config(), roberta, bert.embeddings, bert.config.hidden_size, vision, confounders,
+                         knowledge_dim)
+
+    # -- knowledge and OCR ------------------------------------------------------------------
+
+    def _ensure_knowledge(self, utterances: Sequence[str]) -> None:
+        """Fill the on-disk cache for these utterances (COMET is loaded only when one is missing)."""
+        if not self.model.cfg.use_keue:
+            return
+        if self.knowledge is None:
+            self.comet = load_comet(self.comet_source, self.ctx.preset, self.device)
+            self.knowledge = KnowledgeCache(Path(self.ctx.cache_dir), self.comet.fingerprint, RELATIONS)
+        self.knowledge.fill(self.comet, utterances)
+
+    def _ensure_stickers(self, stickers: StickerStore, ids: Sequence[str]) -> None:
+        """Pixels (for training) and OCR token ids of these stickers, computed once each."""
+        todo = [i for i in dict.fromkeys(ids) if i not in self._ocr]
+        if not todo:
+            return
+        if self.ocr_engine == "none":
+            texts = {i: "" for i in todo}
+        else:
+            from benchmark.ocr import make_ocr_engine, ocr_stickers
+
+            texts = ocr_stickers(stickers, make_ocr_engine(self.ocr_engine), Path(self.ctx.cache_dir) / "ocr")
+        enc = self.bert_tok([texts.get(i) or "" for i in todo], padding="max_length", truncation=True,
+                            max_length=self.preset.ocr_tokens, return_tensors="pt")
+        for n, i in enumerate(todo):
+            self._ocr[i] = (enc["input_ids"][n], enc["attention_mask"][n])
+
+    def _pixel_values(self, stickers: StickerStore, ids: Sequence[str]) -> torch.Tensor:
+        todo = [i for i in dict.fromkeys(ids) if i not in self._pixels]
+        if todo:
+            px = self.processor(images=[stickers.image(i) for i in todo], return_tensors="pt")["pixel_values"]
+            self._pixels.update(zip(todo, px))
+        return torch.stack([self._pixels[i] for i in ids])
+
+    # -- tensors --------------------------------------------------------------------------
+
+    def dialogue_inputs(self, contexts: Sequence[Sequence[Utterance]], senders: Sequence[str]) -> DialogueInputs:
+        """Tokenise dialogues for KEUE (one row per utterance) and the encoder (one sequence)."""
+        turns = [[u for u in ctx if u.text][-self.preset.max_turns:] or [Utterance(s, "")] for ctx, s in zip(contexts, senders)]
+        b, t = len(turns), max(len(x) for x in turns)
+        speakers = torch.ones(b, t, dtype=torch.long)
+        turn_mask = torch.zeros(b, t, dtype=torch.long)
+        lines = []
+        for i, (dialogue, sender) in enumerate(zip(turns, senders)):
+            for j, u in enumerate(dialogue):
+                speakers[i, j] = 0 if u.speaker == sender else 1
+                turn_mask[i, j] = 1
+            lines.append([f"{SPEAKERS[int(speakers[i, j])]} {u.text}" for j, u in enumerate(dialogue)])
+        enc = self.roberta_tok([x for line in lines for x in line], padding=True, truncation=True,
+                               max_length=self.preset.utterance_tokens, return_tensors="pt")
+        length = enc["input_ids"].shape[1]
+        ids = torch.full((b, t, length), self.roberta_tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros(b, t, length, dtype=torch.long)
+        ids[turn_mask.bool()] = enc["input_ids"]
+        mask[turn_mask.bool()] = enc["attention_mask"]
+        knowledge = None
+        if self.model.cfg.use_keue:
+            knowledge = torch.zeros(b, t, len(RELATIONS), self.model.utterances.gate_intra.in_features)
+            for i, dialogue in enumerate(turns):
+                for j, u in enumerate(dialogue):
+                    knowledge[i, j] = self.knowledge.vectors(u.text)
+        dialogue = self.bert_tok([" ".join(line) for line in lines], padding=True, truncation=True,
+                                 max_length=self.preset.dialogue_tokens, return_tensors="pt")
+        return DialogueInputs(ids, mask, turn_mask, speakers, knowledge, dialogue["input_ids"],
+                              dialogue["attention_mask"]).to(self.device)
+
+    def _ocr_tensors(self, ids: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.stack([self._ocr[i][0] for i in ids]).to(self.device),
+                torch.stack([self._ocr[i][1] for i in ids]).to(self.device))
+
+    # -- TorchSelector hooks ------------------------------------------------------------------
+
+    def recipe(self, data: Dataset) -> "CKSRecipe":
+        train = data.split("train")
+        self._ensure_knowledge([u.text for s in train + data.splits.get("validation", []) for u in s.context if u.text])
+        self._ensure_stickers(data.stickers, list(data.stickers))
+        return CKSRecipe(self, data.stickers, train)
+
+    def encode(self, stickers: StickerStore) -> None:
+        from benchmark.features import encode_stickers, module_fingerprint
+
+        self._ensure_stickers(stickers, list(stickers))
+        fingerprint = module_fingerprint(self.model.ive, extra={"processor": self.processor.to_dict(), "cks": "unbiased-v"})
+        self._features = encode_stickers(stickers, list(stickers), self._encode_images, self.feature_cache_dir,
+                                         fingerprint, progress=False)
+
+    def _encode_images(self, images: list) -> torch.Tensor:
+        px = self.processor(images=images, return_tensors="pt")["pixel_values"].to(self.device)
+        return self.model.sticker_features(px)
+
+    def score_queries(self, queries: Sequence[Query]) -> ScoreBatch:
+        self._ensure_knowledge([u.text for q in queries for u in q.context if u.text])
+        d = self.dialogue_inputs([q.context for q in queries], [q.speaker for q in queries])
+        n = len(queries[0].candidates)
+        flat = [c for q in queries for c in q.candidates]
+        visual = torch.stack([self._features[c] for c in flat]).to(self.device).view(len(queries), n, -1)
+        ocr_ids, ocr_mask = self._ocr_tensors(flat)
+        scores, emotions = self.model.score(d, visual, ocr_ids.view(len(queries), n, -1), ocr_mask.view(len(queries), n, -1))
+        return ScoreBatch(scores.float().cpu().numpy(), None if emotions is None else emotions.float().cpu().numpy())
+
+
+def sticker_emotions(samples: Sequence[Sample]) -> dict[str, int]:
+    """A sticker's emotion: the majority label of the training samples where it is the gold."""
+    votes: dict[str, Counter] = {}
+    for s in samples:
+        if s.emotion is not None:
+            votes.setdefault(s.gold, Counter())[s.emotion] += 1
+    return {sid: c.most_common(1)[0][0] for sid, c in votes.items()}
+
+
+class CKSRecipe:
+    """What the shared trainer optimises: eq. 14 over (dialogue, gold, emotion-different negative)."""
+
+    def __init__(self, selector: CKSSelector, stickers: StickerStore, train: list[Sample]):
+        self.selector = selector
+        self.module = selector.model
+        self.defaults = selector.preset.train
+        self.stickers = stickers
+        self.emotions = sticker_emotions(train)
+        self.pool = sorted({s.gold for s in train})
+        self.index = {sid: i for i, sid in enumerate(sorted(stickers))}
+        self.find_unused_parameters = True  # ablations leave heads unused
+
+    def param_groups(self, cfg: ResolvedConfig) -> list[dict[str, Any]]:
+        return [{"params": [p for p in self.module.parameters() if p.requires_grad]}]
+
+    def negative(self, sample: Sample, rng: np.random.Generator) -> str:
+        """A training sticker whose emotion differs from the gold's (any other one if none does)."""
+        emotion = sample.emotion if sample.emotion is not None else self.emotions.get(sample.gold)
+        pool = [s for s in self.pool if s != sample.gold and emotion is not None
+                and self.emotions.get(s, emotion) != emotion]
+        pool = pool or [s for s in self.pool if s != sample.gold] or [s for s in self.index if s != sample.gold]
+        return pool[int(rng.integers(len(pool)))]
+
+    def batches(self, data: Dataset, split: str, batch_size: int, rng: np.random.Generator, epoch: int):
+        samples = data.split(split)
+        order = rng.permutation(len(samples))
+        for start in range(0, len(order), batch_size):
+            chunk = [samples[i] for i in order[start:start + batch_size]]
+            yield [(s, self.negative(s, rng)) for s in chunk]
+
+    def loss(self, examples: list[tuple[Sample, str]]) -> dict[str, torch.Tensor]:
+        sel, device = self.selector, self.selector.device
+        samples = [s for s, _ in examples]
+        golds = [s.gold for s in samples]
+        negatives = [n for _, n in examples]
+        d = sel.dialogue_inputs([s.context for s in samples], [s.speaker for s in samples])
+        parts = self.module.losses(
+            d,
+            sel._pixel_values(self.stickers, golds).to(device),
+            sel._pixel_values(self.stickers, negatives).to(device),
+            sel._ocr_tensors(golds),
+            sel._ocr_tensors(negatives),
+            torch.tensor([self.index[g] for g in golds], device=device),
+            torch.tensor([-100 if s.emotion is None else s.emotion for s in samples], device=device),
+        )
+        return {"loss": self.module.cfg.weights.total(parts), **{k: v.detach() for k, v in parts.items()}}
+
+
+# ---------------------------------------------------------------------------- registry
+
+
+def _variant(name: str, description: str, **switches: Any) -> type[CKSSelector]:
+    return type(f"CKS_{name.replace('-', '_')}", (CKSSelector,), {
+        "name": name, "description": description, "switches": switches,
+        "supports_emotion": not switches.get("no_emo", False),
+    })
+
+
+VARIANTS = {
+    "cks": CKSSelector,
+    "cks-no-keue": _variant("cks-no-keue", "CKS without KEUE (ĥ = Linear(RoBERTa r_i))", use_keue=False),
+    "cks-no-vkd": _variant("cks-no-vkd", "CKS without the visual knowledge deconfounder", use_vkd=False),
+    "cks-no-cim": _variant("cks-no-cim", "CKS without the content-invariant module and triplet loss", use_cim=False),
+    "cks-no-itc": _variant("cks-no-itc", "CKS without the contrastive loss and score", no_itc=True),
+    "cks-no-itm": _variant("cks-no-itm", "CKS without the matching loss and score", no_itm=True),
+    "cks-no-emo": _variant("cks-no-emo", "CKS without the emotion loss", no_emo=True),
+    "cks-no-ocr": _variant("cks-no-ocr", "CKS without OCR tokens", use_ocr=False),
+}
+
+
+def build(ctx: SelectorContext) -> CKSSelector:
+    return VARIANTS["cks"](ctx)
+
+
+def build_no_keue(ctx: SelectorContext) -> CKSSelector:
+    return VARIANTS["cks-no-keue"](ctx)
+
+
+def build_no_vkd(ctx: SelectorContext) -> CKSSelector:
+    return VARIANTS["cks-no-vkd"](ctx)
+
+
+def build_no_cim(ctx: SelectorContext) -> CKSSelector:
+    return VARIANTS["cks-no-cim"](ctx)
+
+
+def build_no_itc(ctx: SelectorContext) -> CKSSelector:
+    return VARIANTS["cks-no-itc"](ctx)
+
+
+def build_no_itm(ctx: SelectorContext) -> CKSSelector:
+    return VARIANTS["cks-no-itm"](ctx)
+
+
+def build_no_emo(ctx: SelectorContext) -> CKSSelector:
+    return VARIANTS["cks-no-emo"](ctx)
+
+
+def build_no_ocr(ctx: SelectorContext) -> CKSSelector:
+    return VARIANTS["cks-no-ocr"](ctx)

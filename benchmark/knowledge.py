@@ -1,0 +1,149 @@
+"""The on-disk commonsense-knowledge cache for CKS and ``python -m benchmark knowledge build``.
+
+COMET generation is the most expensive step of CKS (six relations per utterance), and its
+output depends only on (utterance text, relation, COMET model). So every vector is generated
+once and stored under ``CACHE/knowledge/<model fingerprint>/``; training and evaluation read the
+cache and generate only what is missing.
+
+Layout: each fill writes one immutable shard ``<uuid>.safetensors`` holding a ``vectors``
+tensor [n, D] and, in its metadata, the n (relation, utterance) keys and generated texts.
+Shards are never rewritten, so concurrent writers (two runs, DDP ranks) cannot corrupt each
+other; a duplicate key in two shards holds the same vector and either copy serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from benchmark.errors import DataError
+from benchmark.io import atomic_write_bytes
+from benchmark.types import Dataset
+
+if TYPE_CHECKING:
+    from models.cks.comet import CometKnowledge
+
+log = logging.getLogger("stickerbench")
+
+
+class KnowledgeCache:
+    """Vectors g_i^k keyed by (utterance text, relation) inside one model fingerprint's folder."""
+
+    def __init__(self, root: Path, fingerprint: str, relations: tuple[str, ...]):
+        self.dir = Path(root) / "knowledge" / fingerprint
+        self.relations = relations
+        self._vectors: dict[tuple[str, str], torch.Tensor] = {}
+        self._texts: dict[tuple[str, str], str] = {}
+        self._read_shards()
+
+    def _read_shards(self) -> None:
+        from safetensors import SafetensorError, safe_open
+
+        for shard in sorted(self.dir.glob("*.safetensors")):
+            try:
+                with safe_open(str(shard), framework="pt") as f:
+                    meta = f.metadata()
+                    vectors = f.get_tensor("vectors")
+            except (SafetensorError, OSError) as exc:
+                raise DataError(f"{shard}: unreadable knowledge shard ({exc}); delete it and its vectors are regenerated") from None
+            for (relation, text), knowledge, vector in zip(json.loads(meta["keys"]), json.loads(meta["texts"]), vectors):
+                self._vectors[(relation, text)] = vector
+                self._texts[(relation, text)] = knowledge
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def missing(self, utterances: Iterable[str]) -> dict[str, list[str]]:
+        """relation → the distinct utterances without a cached vector, in first-seen order."""
+        unique = list(dict.fromkeys(utterances))
+        return {r: [u for u in unique if (r, u) not in self._vectors] for r in self.relations}
+
+    def fill(self, generator: "CometKnowledge", utterances: Iterable[str]) -> int:
+        """Generate and store every missing (utterance, relation); returns how many were made."""
+        made = 0
+        for relation, todo in self.missing(utterances).items():
+            if not todo:
+                continue
+            texts, vectors = generator.generate(todo, relation)
+            self._write_shard([(relation, u) for u in todo], texts, vectors)
+            made += len(todo)
+        return made
+
+    def _write_shard(self, keys: list[tuple[str, str]], texts: list[str], vectors: torch.Tensor) -> None:
+        from safetensors.torch import save
+
+        meta = {"keys": json.dumps(keys, ensure_ascii=False), "texts": json.dumps(texts, ensure_ascii=False)}
+        atomic_write_bytes(self.dir / f"{uuid.uuid4().hex}.safetensors",
+                           save({"vectors": vectors.contiguous().float()}, metadata=meta))
+        for key, text, vector in zip(keys, texts, vectors):
+            self._vectors[key] = vector
+            self._texts[key] = text
+
+    def vectors(self, utterance: str) -> torch.Tensor:
+        """The utterance's knowledge in relation order, [len(relations), D]; it must be cached."""
+        try:
+            return torch.stack([self._vectors[(r, utterance)] for r in self.relations])
+        except KeyError:
+            raise DataError(f"no cached knowledge for utterance {utterance!r}; fill the cache first") from None
+
+    def text(self, utterance: str, relation: str) -> str:
+        """The knowledge COMET generated (for inspection)."""
+        return self._texts[(relation, utterance)]
+
+
+def dataset_utterances(data: Dataset) -> list[str]:
+    """Every distinct utterance text of every split, in first-seen order."""
+    return list(dict.fromkeys(u.text for samples in data.splits.values() for s in samples for u in s.context))
+
+
+def build_knowledge(dataset: Dataset, preset: str, cache_dir: Path, options: dict | None = None,
+                    device: str = "cpu") -> tuple[int, int, Path]:
+    """Precompute CKS's knowledge for every utterance of ``dataset`` with the ``preset``'s COMET.
+
+    Returns (vectors generated now, vectors in the cache, cache folder). Running it twice
+    generates nothing the second time.
+    """
+    from adapters.cks import make_comet
+    from models.cks.keue import RELATIONS
+
+    comet = make_comet(preset, dataset, dict(options or {}), device)
+    cache = KnowledgeCache(cache_dir, comet.fingerprint, RELATIONS)
+    made = cache.fill(comet, dataset_utterances(dataset))
+    return made, len(cache), cache.dir
+
+
+def cmd_knowledge_build(args: argparse.Namespace) -> int:
+    from benchmark.datasets import cache_root, load_dataset
+    from benchmark.runner import resolve_device
+
+    dataset = load_dataset(args.dataset, args.data_dir)
+    preset = args.preset or ("paper" if args.dataset == "mod" else "tiny")
+    options = dict(args.option)
+    made, total, folder = build_knowledge(dataset, preset, cache_root(), options, resolve_device(args.device))
+    print(f"knowledge: generated {made} vectors, {total} cached in {folder}")
+    return 0
+
+
+def add_knowledge_parser(subparsers) -> None:
+    """``python -m benchmark knowledge build [--dataset D] [--data-dir DIR] [--preset P]``."""
+    from benchmark.cli import _key_value
+
+    p = subparsers.add_parser("knowledge", help="precompute CKS's COMET commonsense knowledge")
+    sub = p.add_subparsers(dest="knowledge_command", required=True)
+    b = sub.add_parser("build", help="generate COMET knowledge for every utterance of a dataset (cached; "
+                                     "a second build generates nothing)")
+    b.add_argument("--dataset", default="mojichat", choices=["mojichat", "mod"], help="dataset (default mojichat)")
+    b.add_argument("--data-dir", type=Path, help="dataset directory in the MOD layout")
+    b.add_argument("--preset", choices=["tiny", "paper"],
+                   help="tiny (a tiny random BART) or paper (COMET-BART; default paper on mod, tiny otherwise)")
+    b.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda when available)")
+    b.add_argument("--option", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help="e.g. comet_model=/path/to/comet-atomic-2020-bart (a local directory or hub id)")
+    b.set_defaults(func=cmd_knowledge_build)
