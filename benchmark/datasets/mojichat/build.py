@@ -1,0 +1,157 @@
+"""Writing MojiChat to disk in the MOD (DSTC10 Track 1) layout, atomically and deterministically.
+
+Everything random is drawn from ``random.Random`` instances seeded by strings derived from the
+seed and the part being generated, so the same seed gives byte-identical files, and changing
+the size of one split does not reshuffle another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+
+from benchmark.datasets.mojichat.card import write_card
+from benchmark.datasets.mojichat.dialogues import (
+    Dialogue,
+    SplitPlan,
+    StickerChooser,
+    dialogue_turns,
+    generate_dialogue,
+    make_test_items,
+    used_stickers,
+)
+from benchmark.datasets.mojichat.inventory import EMOTIONS, PACKS, STYLE_THEMES
+from benchmark.datasets.mojichat.render import GlyphCache, contact_sheet, render_sticker
+from benchmark.datasets.mojichat.stickers import StickerRecord, design_stickers
+from benchmark.errors import DataError
+
+GENERATOR_VERSION = "1"
+
+# Dialogues per split at scale 1.0: train gives ~4.9k samples (1.45 stickers per dialogue),
+# validation ~500; each test split has one item per dialogue.
+SPLIT_SIZES = {"train": 3400, "validation": 350, "test_easy": 800, "test_hard": 800, "test_bias": 800}
+
+
+def split_plans(scale: float) -> list[SplitPlan]:
+    def n(split: str) -> int:
+        return max(12, round(SPLIT_SIZES[split] * scale))
+
+    return [
+        SplitPlan("train", n("train")),
+        SplitPlan("validation", n("validation")),
+        SplitPlan("test_easy", n("test_easy"), test=True),
+        SplitPlan("test_hard", n("test_hard"), held_out_personas=True, test=True),
+        SplitPlan("test_bias", n("test_bias"), bias_conflicting=True, test=True),
+    ]
+
+
+def _write_json(path: Path, obj: object) -> None:
+    path.write_text(json.dumps(obj, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def _render_all(root: Path, stickers: list[StickerRecord], seed: int, progress: bool) -> None:
+    glyphs = GlyphCache()
+    (root / "meme_set").mkdir()
+    records = stickers
+    if progress:
+        from tqdm import tqdm
+
+        records = tqdm(stickers, desc="mojichat stickers", unit="sticker")
+    for s in records:
+        rng = random.Random(f"mojichat:{seed}:render:{s.sticker_id}")
+        image = render_sticker(glyphs, s.expression, STYLE_THEMES[s.pack.theme], s.jitter, s.caption, rng)
+        image.save(root / "meme_set" / f"{s.sticker_id}.png")
+    _write_json(root / "id2img.json", {str(s.sticker_id): f"{s.sticker_id}.png" for s in stickers})
+    _write_json(root / "sticker_meta.json", {str(s.sticker_id): s.meta() for s in stickers})
+    by_pack = {p.name: sorted((s for s in stickers if s.pack.name == p.name), key=lambda s: s.emotion_id) for p in PACKS}
+    rows = [(name, [(str(s.sticker_id), root / "meme_set" / f"{s.sticker_id}.png") for s in group]) for name, group in by_pack.items()]
+    contact_sheet(rows).save(root / "contact_sheet.png")
+
+
+def _generate(
+    root: Path, stickers: list[StickerRecord], seed: int, bias_strength: float, scale: float
+) -> dict[str, tuple[SplitPlan, list[Dialogue], list | None]]:
+    chooser = StickerChooser(stickers)
+    generated: dict[str, tuple[SplitPlan, list[Dialogue], list | None]] = {}
+    seen: set[int] = set()
+    held_out = {s.sticker_id for s in stickers if s.pack.held_out}
+    for plan in split_plans(scale):
+        rng = random.Random(f"mojichat:{seed}:{plan.name}:dialogues")
+        dialogues = [generate_dialogue(rng, chooser, plan, bias_strength) for _ in range(plan.dialogues)]
+        if plan.name == "train":
+            seen = used_stickers(dialogues)
+        if not plan.test:
+            _write_json(
+                root / f"{plan.name}.json",
+                {f"dialogue {i}": dialogue_turns(d, stickers) for i, d in enumerate(dialogues)},
+            )
+            generated[plan.name] = (plan, dialogues, None)
+            continue
+        allowed = {s.sticker_id for s in stickers} - (set() if plan.held_out_personas else held_out)
+        cand_rng = random.Random(f"mojichat:{seed}:{plan.name}:candidates")
+        items = make_test_items(dialogues, stickers, cand_rng, allowed, seen)
+        _write_json(root / f"{plan.name}_task2.json", [item.task2() for item in items])
+        _write_json(root / f"{plan.name}_task3.json", [item.task3() for item in items])
+        generated[plan.name] = (plan, dialogues, items)
+    return generated
+
+
+def build_mojichat(
+    out_dir: Path, seed: int = 0, bias_strength: float = 0.9, progress: bool = True, scale: float = 1.0
+) -> Path:
+    """Generate MojiChat into ``out_dir`` (replacing it) and return the path.
+
+    The data is written to a temporary sibling and renamed into place at the end, so an
+    interrupted build never leaves a half dataset. ``scale`` shrinks or grows every split
+    (tests build small ones); the sticker set does not depend on it.
+    """
+    if not 0.0 <= bias_strength <= 1.0:
+        raise DataError(f"--bias-strength must be between 0 and 1, got {bias_strength}")
+    if scale <= 0:
+        raise DataError(f"scale must be positive, got {scale}")
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.building-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        stickers = design_stickers(seed)
+        _render_all(tmp, stickers, seed, progress)
+        _write_json(tmp / "emotions.json", list(EMOTIONS))
+        generated = _generate(tmp, stickers, seed, bias_strength, scale)
+        write_card(tmp, stickers, generated, seed=seed, bias_strength=bias_strength, scale=scale, version=GENERATOR_VERSION)
+        if out_dir.exists():
+            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def mojichat_dir(cache_root: Path, seed: int = 0, bias_strength: float = 0.9) -> Path:
+    return Path(cache_root) / f"mojichat-{GENERATOR_VERSION}-seed{seed}-bias{bias_strength}"
+
+
+def ensure_mojichat(cache_root: Path, seed: int = 0, bias_strength: float = 0.9) -> Path:
+    """The cached build for (generator version, seed, bias strength), built on first use.
+
+    A directory only ever appears complete (it is renamed into place), so its presence with
+    ``card.json`` means it is ready; a concurrent builder simply loses the final rename race.
+    """
+    path = mojichat_dir(cache_root, seed, bias_strength)
+    if (path / "card.json").is_file():
+        return path
+    try:
+        return build_mojichat(path, seed=seed, bias_strength=bias_strength)
+    except OSError:
+        if (path / "card.json").is_file():  # another process finished first
+            return path
+        raise
