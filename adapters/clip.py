@@ -1,0 +1,160 @@
+"""``clip``: a CLIP dual encoder fine-tuned contrastively on (last utterance, gold sticker).
+
+Recipe (CKS paper, appendix A.2; MODELS.md): the text is the *last* utterance only (the paper
+found more context hurt), truncated to the text model's 77 positions with the end-of-text token
+kept last; images are resized (shortest side, bicubic), centre-cropped and normalised with the
+OpenAI mean/std; the loss is CLIP's symmetric cross-entropy over in-batch pairs, AdamW with
+warmup + cosine, batch 64. Choices the sources leave open, made here:
+
+* two samples of one batch with the same gold sticker are positives of each other (soft
+  targets spread over the duplicates) rather than false negatives — sticker sets are small, so
+  duplicates are frequent;
+* ``logit_scale`` is clamped to ``[0, ln 100]`` inside the loss, as open_clip does (transformers
+  does not clamp);
+* under DDP the loss sees every rank's pairs (:func:`benchmark.trainer.gather_with_grad`).
+
+Score: ``exp(logit_scale) · <norm(img), norm(txt)>``. ``prepare`` encodes every sticker once
+(disk-cached by model fingerprint and image hash); ``score`` encodes the batch's texts and takes
+one matrix product against the cached sticker matrix.
+
+Library: transformers ``CLIPModel`` (open_clip is not installed here; the transformers port of
+``openai/clip-vit-base-patch32`` computes the same function).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from adapters.base import TorchSelector, last_utterance
+from benchmark.features import encode_stickers, module_fingerprint
+from benchmark.selector import SelectorContext
+from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
+from benchmark.trainer import RecipeDefaults, gather_with_grad
+from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
+
+MAX_TEXT = 77
+TINY = {"hidden": 48, "layers": 2, "heads": 4, "image_size": 32, "patch": 8, "projection": 48, "vocab": 1000}
+
+
+def contrastive_loss(text: torch.Tensor, image: torch.Tensor, ids: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE over normalised embeddings; rows with the same sticker id share credit."""
+    scale = logit_scale.clamp(0, math.log(100)).exp()
+    logits = scale * F.normalize(text, dim=-1) @ F.normalize(image, dim=-1).t()
+    same = (ids[:, None] == ids[None, :]).float()
+    targets = same / same.sum(dim=1, keepdim=True)
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
+
+
+class ClipRecipe:
+    def __init__(self, selector: "ClipSelector", data: Dataset):
+        self.selector = selector
+        self.module = selector.model
+        self.defaults = RecipeDefaults(epochs=40, batch_size=64, lr=2e-3, weight_decay=0.1) if selector.ctx.preset == "tiny" \
+            else RecipeDefaults(epochs=10, batch_size=64, lr=5e-6, weight_decay=0.2)
+        ids = sorted(data.stickers)
+        self.index = {sid: i for i, sid in enumerate(ids)}
+        # Preprocessing is deterministic: do it once per sticker, not once per step.
+        self.pixels = encode_stickers(data.stickers, ids, selector.pixel_values, None, "", progress=False)
+
+    def param_groups(self, cfg):
+        return [{"params": [p for p in self.module.parameters() if p.requires_grad]}]
+
+    def batches(self, data, split, batch_size, rng, epoch):
+        samples = data.split(split)
+        order = rng.permutation(len(samples))
+        for start in range(0, len(order), batch_size):
+            yield [(last_utterance(samples[i].context), samples[i].gold) for i in order[start : start + batch_size]]
+
+    def loss(self, examples):
+        device = self.module.logit_scale.device
+        texts = self.selector.tokenize([t for t, _ in examples]).to(device)
+        pixels = torch.stack([self.pixels[g] for _, g in examples]).to(device)
+        ids = torch.tensor([self.index[g] for _, g in examples], device=device)
+        t = self.module.get_text_features(**texts).pooler_output
+        v = self.module.get_image_features(pixel_values=pixels).pooler_output
+        loss = contrastive_loss(gather_with_grad(t), gather_with_grad(v), gather_with_grad(ids), self.module.logit_scale)
+        return {"loss": loss}
+
+
+class ClipSelector(TorchSelector):
+    name = "clip"
+    description = "CLIP dual encoder fine-tuned contrastively on the last utterance"
+    reference = "Radford et al., ICML 2021; fine-tuned as in CKS (ACM MM 2024) appendix A.2"
+    license = "MIT"
+    paper_backbone = "openai/clip-vit-base-patch32"
+
+    def config(self):
+        return {"text": "last utterance", "tiny": TINY} if self.ctx.preset == "tiny" else {"text": "last utterance"}
+
+    def tiny_backbone(self, data: Dataset) -> Path:
+        from transformers import CLIPConfig, CLIPModel
+        from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+        tok = train_tiny_tokenizer(dataset_texts(data), vocab_size=TINY["vocab"], max_length=32)
+        h = TINY["hidden"]
+        common = {"hidden_size": h, "intermediate_size": 2 * h, "num_hidden_layers": TINY["layers"], "num_attention_heads": TINY["heads"]}
+        config = CLIPConfig(
+            text_config={**common, "vocab_size": len(tok), "max_position_embeddings": 32, "pad_token_id": tok.pad_token_id,
+                         "bos_token_id": tok.cls_token_id, "eos_token_id": tok.eos_token_id},
+            vision_config={**common, "image_size": TINY["image_size"], "patch_size": TINY["patch"]},
+            projection_dim=TINY["projection"],
+        )
+        out = self.new_backbone_dir()
+        CLIPModel(config).save_pretrained(out)
+        tok.save_pretrained(out)
+        size = TINY["image_size"]
+        CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size}).save_pretrained(out)
+        return out
+
+    def load_backbone(self, source):
+        from transformers import AutoTokenizer, CLIPModel
+        from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+        self.model = CLIPModel.from_pretrained(source)
+        self.tokenizer = AutoTokenizer.from_pretrained(source)
+        self.processor = CLIPImageProcessorPil.from_pretrained(source)
+        self.max_text = min(MAX_TEXT, self.model.config.text_config.max_position_embeddings)
+
+    def recipe(self, data):
+        return ClipRecipe(self, data)
+
+    # ------------------------------------------------------------------ tensors
+
+    def tokenize(self, texts: Sequence[str]):
+        return self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_text, return_tensors="pt")
+
+    def pixel_values(self, images) -> torch.Tensor:
+        return self.processor(images=images, return_tensors="pt")["pixel_values"]
+
+    def _image_embeddings(self, images) -> torch.Tensor:
+        px = self.pixel_values(images).to(self.device)
+        return F.normalize(self.model.get_image_features(pixel_values=px).pooler_output.float(), dim=-1)
+
+    # ------------------------------------------------------------------ Selector
+
+    def encode(self, stickers: StickerStore) -> None:
+        fp = module_fingerprint(
+            torch.nn.ModuleList([self.model.vision_model, self.model.visual_projection]),
+            {"processor": self.processor.to_dict(), "kind": "clip-image-embedding-v1"},
+        )
+        ids = sorted(stickers)
+        feats = encode_stickers(stickers, ids, self._image_embeddings, self.feature_cache_dir, fp, desc="clip: stickers")
+        self.sticker_index = {sid: i for i, sid in enumerate(ids)}
+        self.sticker_matrix = torch.stack([feats[s] for s in ids]).to(self.device)
+
+    def score_queries(self, queries: Sequence[Query]) -> ScoreBatch:
+        texts = self.tokenize([last_utterance(q.context) for q in queries]).to(self.device)
+        t = F.normalize(self.model.get_text_features(**texts).pooler_output.float(), dim=-1)
+        sims = self.model.logit_scale.exp().float() * (t @ self.sticker_matrix.t())  # [B, all stickers]
+        cols = torch.tensor([[self.sticker_index[c] for c in q.candidates] for q in queries], device=sims.device)
+        return ScoreBatch(scores=np.asarray(sims.gather(1, cols).cpu().numpy(), dtype=np.float64))
+
+
+def build(ctx: SelectorContext) -> ClipSelector:
+    return ClipSelector(ctx)
