@@ -11,6 +11,7 @@ import json
 import os
 import random
 import shutil
+from collections import Counter
 from pathlib import Path
 
 from benchmark.datasets.mojichat.card import write_card
@@ -20,6 +21,7 @@ from benchmark.datasets.mojichat.dialogues import (
     StickerChooser,
     dialogue_turns,
     generate_dialogue,
+    gold_counts,
     make_test_items,
     used_stickers,
 )
@@ -77,12 +79,13 @@ def _generate(
     chooser = StickerChooser(stickers)
     generated: dict[str, tuple[SplitPlan, list[Dialogue], list | None]] = {}
     seen: set[int] = set()
-    held_out = {s.sticker_id for s in stickers if s.pack.held_out}
+    train_golds: Counter = Counter()
     for plan in split_plans(scale):
         rng = random.Random(f"mojichat:{seed}:{plan.name}:dialogues")
         dialogues = [generate_dialogue(rng, chooser, plan, bias_strength) for _ in range(plan.dialogues)]
         if plan.name == "train":
             seen = used_stickers(dialogues)
+            train_golds = gold_counts(dialogues, seen)
         if not plan.test:
             _write_json(
                 root / f"{plan.name}.json",
@@ -90,9 +93,11 @@ def _generate(
             )
             generated[plan.name] = (plan, dialogues, None)
             continue
-        allowed = {s.sticker_id for s in stickers} - (set() if plan.held_out_personas else held_out)
+        # Seen-sticker splits draw golds like training does; test_hard's golds come from its own
+        # (mostly held-out) personas, so its negatives follow its own gold counts.
+        popularity = gold_counts(dialogues, {s.sticker_id for s in stickers}) if plan.held_out_personas else train_golds
         cand_rng = random.Random(f"mojichat:{seed}:{plan.name}:candidates")
-        items = make_test_items(dialogues, stickers, cand_rng, allowed, seen)
+        items = make_test_items(dialogues, stickers, cand_rng, popularity, seen)
         _write_json(root / f"{plan.name}_task2.json", [item.task2() for item in items])
         _write_json(root / f"{plan.name}_task3.json", [item.task3() for item in items])
         generated[plan.name] = (plan, dialogues, items)

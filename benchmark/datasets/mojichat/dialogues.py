@@ -239,12 +239,12 @@ def candidate_set(
 
 
 def make_test_items(
-    dialogues: list[Dialogue], stickers: list[StickerRecord], rng: random.Random, allowed: set[int], seen: set[int]
+    dialogues: list[Dialogue], stickers: list[StickerRecord], rng: random.Random, popularity: Counter, seen: set[int]
 ) -> list[TestItem]:
-    """The last event of each dialogue becomes one item; negatives follow the split's own gold
-    distribution (smoothed over the stickers the split may use)."""
-    golds = Counter(d.events[-1].sticker for d in dialogues)
-    popularity = {s: golds[s] + 0.5 for s in sorted(allowed)}
+    """The last event of each dialogue becomes one item. Negatives are drawn in proportion to
+    ``popularity`` (how often each allowed sticker is a gold where this split's golds come
+    from, plus one half so rare stickers still appear), so a popularity prior is at chance."""
+    weights = {s: popularity[s] + 0.5 for s in sorted(popularity)}
     items = []
     for dialogue in dialogues:
         event = dialogue.events[-1]
@@ -252,10 +252,16 @@ def make_test_items(
         history = [{k: v for k, v in t.items() if k in ("speaker_id", "txt", "img_id")} for t in turns]
         history[-1] = {"speaker_id": event.speaker, "txt": turns[-1]["txt"]}
         meta = {**event.meta(dialogue.topic, stickers), "gold_seen_in_train": event.sticker in seen}
-        bias_emotion = meta["bias_emotion"]
-        candidates = candidate_set(rng, event.sticker, popularity, stickers, bias_emotion)
+        candidates = candidate_set(rng, event.sticker, weights, stickers, meta["bias_emotion"])
         items.append(TestItem(history, event.speaker, event.sticker, event.emotion, candidates, meta))
     return items
+
+
+def gold_counts(dialogues: list[Dialogue], allowed: set[int]) -> Counter:
+    """How often each allowed sticker is a gold (zero counts kept, so every one can be drawn)."""
+    counts = Counter({s: 0 for s in allowed})
+    counts.update(e.sticker for d in dialogues for e in d.events if e.sticker in allowed)
+    return counts
 
 
 def used_stickers(dialogues: list[Dialogue]) -> set[int]:
