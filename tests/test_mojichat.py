@@ -258,3 +258,26 @@ def test_bad_parameters_are_clear_errors(tmp_path):
         build_mojichat(tmp_path / "x", bias_strength=1.5, progress=False)
     with pytest.raises(DataError, match="scale"):
         build_mojichat(tmp_path / "x", scale=0, progress=False)
+
+
+def test_caption_read_rate_matching_rule(root, tmp_path):
+    """The OCR check counts a caption as read when it appears in the engine's text."""
+    from benchmark.datasets.mojichat.ocr_check import caption_read_rate
+
+    stickers = load_mod(root, name="mojichat").stickers
+    caption_of = {hashlib.sha256(stickers.image(s).tobytes()).hexdigest(): stickers[s].meta["caption"] for s in stickers}
+
+    class MetadataEngine:
+        """Reads captions perfectly, with noise around them, except that it drops every 'O'."""
+
+        name, fingerprint = "metadata", "metadata-v1"
+
+        def read(self, image):
+            caption = caption_of[hashlib.sha256(image.tobytes()).hexdigest()]
+            return f"~ {caption.replace('O', '')} z" if caption else ""
+
+    rate = caption_read_rate(root, MetadataEngine(), tmp_path, progress=False)
+    with_o = sum("O" in (stickers[s].meta["caption"] or "") for s in stickers)
+    assert rate.captions == sum(bool(stickers[s].meta["caption"]) for s in stickers)
+    assert rate.read == rate.captions - with_o and rate.exact == 0
+    assert rate.clean == rate.uncaptioned
