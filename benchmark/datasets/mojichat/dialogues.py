@@ -28,7 +28,7 @@ from benchmark.datasets.mojichat.stickers import StickerRecord
 SPEAKERS = ("[speaker1]", "[speaker2]")
 BIAS_RATE = 0.4
 PRIMARY_RATE = 0.85  # how often a persona sends from its preferred pack when it can
-FALLBACK_RATE = 0.10  # from its yellow-face pack; the rest: any pack
+ANY_PACK_RATE = 0.05  # how often it sends any seen pack's sticker; otherwise its fallback pack
 NUM_CANDIDATES = 11
 MAX_TURNS = 8
 
@@ -50,7 +50,7 @@ class Persona:
     fallback: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class Event:
     speaker: str
     emotion: str
@@ -60,6 +60,7 @@ class Event:
     bias_word: str | None = None
 
     def meta(self, topic: str, stickers: list[StickerRecord]) -> dict[str, Any]:
+        """Per-sample facts for analysis (never shown to selectors); ``stickers`` is indexed by id."""
         bias_emotion = BIAS_WORDS.get(self.bias_word) if self.bias_word else None
         record = stickers[self.sticker]
         return {
@@ -94,12 +95,12 @@ class StickerChooser:
 
     def choose(self, persona: Persona, emotion: str, rng: random.Random) -> int:
         r = rng.random()
+        if r >= 1.0 - ANY_PACK_RATE:
+            packs = [p for p in self.seen_packs if (p, emotion) in self.by_pack]
+            return self.by_pack[rng.choice(packs), emotion]
         if r < PRIMARY_RATE and (persona.primary, emotion) in self.by_pack:
             return self.by_pack[persona.primary, emotion]
-        if r < PRIMARY_RATE + FALLBACK_RATE or (persona.primary, emotion) in self.by_pack:
-            return self.by_pack[persona.fallback, emotion]
-        packs = [p for p in self.seen_packs if (p, emotion) in self.by_pack]
-        return self.by_pack[rng.choice(packs), emotion]
+        return self.by_pack[persona.fallback, emotion]
 
 
 def _event_emotion(rng: random.Random, plan: SplitPlan, bias_strength: float, last: bool) -> tuple[str, str | None]:

@@ -81,7 +81,8 @@ def _caption(emotion: str, rng: random.Random) -> tuple[str | None, str | None]:
 
 def design_stickers(seed: int) -> list[StickerRecord]:
     """Every (pack, emotion) the packs cover becomes one sticker; ids are shuffled so that an
-    id says nothing about its pack. Sticker 0 exists and is an ordinary sticker."""
+    id says nothing about its pack. Sticker 0 exists and is an ordinary sticker; the list is in
+    id order (``records[i].sticker_id == i``)."""
     rng = random.Random(f"mojichat:{seed}:stickers")
     entries = []
     for variant, pack in enumerate(PACKS):
