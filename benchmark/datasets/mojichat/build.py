@@ -68,9 +68,11 @@ def _render_all(root: Path, stickers: list[StickerRecord], seed: int, progress: 
         image.save(root / "meme_set" / f"{s.sticker_id}.png")
     _write_json(root / "id2img.json", {str(s.sticker_id): f"{s.sticker_id}.png" for s in stickers})
     _write_json(root / "sticker_meta.json", {str(s.sticker_id): s.meta() for s in stickers})
-    by_pack = {p.name: sorted((s for s in stickers if s.pack.name == p.name), key=lambda s: s.emotion_id) for p in PACKS}
-    rows = [(name, [(str(s.sticker_id), root / "meme_set" / f"{s.sticker_id}.png") for s in group]) for name, group in by_pack.items()]
-    contact_sheet(rows).save(root / "contact_sheet.png")
+    rows = []
+    for pack in PACKS:
+        group = sorted((s for s in stickers if s.pack == pack), key=lambda s: s.emotion_id)
+        rows.append((pack.name, pack.held_out, [(str(s.sticker_id), root / "meme_set" / f"{s.sticker_id}.png") for s in group]))
+    contact_sheet(rows).save(root / "contact_sheet.png", optimize=True)
 
 
 def _generate(

@@ -192,19 +192,23 @@ def render_sticker(
     return _texture(img, theme.texture, rng)
 
 
-def contact_sheet(rows: list[tuple[str, list[tuple[str, Path]]]], thumb: int = 80) -> Image.Image:
-    """One row per pack: its name, then each sticker with its id underneath."""
+def contact_sheet(rows: list[tuple[str, bool, list[tuple[str, Path]]]], thumb: int = 80) -> Image.Image:
+    """One row per pack (name, held-out flag, stickers), each sticker with its id underneath.
+
+    Returned as a 256-colour palette image: a quarter of the size, small enough for a README."""
     label_w, cell_h = 150, thumb + 18
-    cols = max(len(items) for _, items in rows)
+    cols = max(len(items) for _, _, items in rows)
     sheet = Image.new("RGB", (label_w + cols * (thumb + 4), len(rows) * cell_h + 4), "white")
     draw = ImageDraw.Draw(sheet)
     font = caption_font(13)
-    for r, (name, items) in enumerate(rows):
+    for r, (name, held_out, items) in enumerate(rows):
         y = r * cell_h + 4
-        draw.text((6, y + thumb // 2 - 7), name, font=font, fill="black")
+        draw.text((6, y + thumb // 2 - 14), name, font=font, fill="black")
+        if held_out:
+            draw.text((6, y + thumb // 2 + 4), "held out (test_hard)", font=font, fill=(170, 40, 40))
         for c, (sticker_id, path) in enumerate(items):
             x = label_w + c * (thumb + 4)
             with Image.open(path) as im:
                 sheet.paste(im.convert("RGB").resize((thumb, thumb), Image.LANCZOS), (x, y))
             draw.text((x + thumb // 2 - 8, y + thumb + 1), sticker_id, font=font, fill=(90, 90, 90))
-    return sheet
+    return sheet.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
