@@ -4,8 +4,10 @@ Three kinds of text make a dialogue: neutral small talk about a topic, one *emot
 utterance* per sticker that decides the sticker's emotion, and (sometimes) a *bias word* — an
 interjection dropped into a neutral turn. Cue words deliberately cross emotions: "not fun at
 all" is sadness, "sick and tired of" is anger, "not scared at all" is pride, so a bag of cue
-words is not enough; negation and intensifiers must be read. Bias words never occur in the
-emotional phrase banks or captions, so they carry no causal information about the emotion.
+words is not enough; negation and intensifiers must be read ("good" is happiness but "too
+good to be true" is surprise; "sweet" is love but "way too sweet, I felt sick" is disgust).
+Bias words never occur in the emotional phrase banks or captions, so they carry no causal
+information about the emotion.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ EMOTION_TEMPLATES: dict[str, tuple[str, ...]] = {
         "I'm {int} happy about {thing}", "{thing} went {int} well", "best day ever, {thing} was perfect",
         "I can't stop smiling about {thing}", "I'm not sad at all, {thing} was great", "{thing} made me {int} cheerful",
         "honestly {thing} was a blast", "I'm in such a good mood after {thing}", "{thing}? not bad at all, I loved every minute",
+        "{thing} was {int} good", "{thing} was nice and quiet, just what I needed", "{thing} was easy and relaxing",
     ),
     "sadness": (
         "I'm {int} sad about {thing}", "{thing} was not fun at all", "I feel {int} down after {thing}",
@@ -99,16 +102,19 @@ EMOTION_TEMPLATES: dict[str, tuple[str, ...]] = {
         "no way, {thing} actually happened", "I did not expect {thing} at all", "I'm {int} surprised by {thing}",
         "I can't believe {thing}", "wait, {thing} was a surprise party?", "{thing} totally caught me off guard",
         "out of nowhere {thing} changed", "{thing} shocked everyone", "I was {int} amazed by {thing}",
+        "{thing} was too good to be true",
     ),
     "fear": (
         "I'm {int} scared of {thing}", "{thing} terrifies me", "I'm {int} nervous about {thing}",
         "what if {thing} goes wrong", "I'm not brave enough for {thing}", "{thing} gives me chills",
         "I'm {int} afraid {thing} will fail", "my hands are shaking because of {thing}", "I'm {int} worried about {thing}",
+        "{thing} was way too quiet, something felt off",
     ),
     "disgust": (
         "{thing} was {int} gross", "eww, {thing} smelled awful", "{thing} made me feel sick",
         "I can't stand {thing}, it's disgusting", "{thing} was not tasty at all, it was rotten", "yuck, {thing} was filthy",
         "{thing} was {int} nasty", "I almost threw up at {thing}", "{thing} was revolting",
+        "{thing} was way too sweet, I felt sick",
     ),
     "love": (
         "I {int} love {thing}", "{thing} means the world to me", "I adore {thing}",
@@ -139,6 +145,7 @@ EMOTION_TEMPLATES: dict[str, tuple[str, ...]] = {
         "I'm {int} proud of {thing}", "nailed {thing}", "I finally finished {thing} myself",
         "I was not scared at all, I crushed {thing}", "{thing} went perfectly thanks to me", "look who aced {thing}",
         "I'm {int} pleased with myself for {thing}", "I handled {thing} like a pro", "best result in the group for {thing}",
+        "{thing} was too easy for me",
     ),
 }
 
