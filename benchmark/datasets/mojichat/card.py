@@ -127,6 +127,8 @@ known by construction.
 - bias strength (parameter): `{card['bias_strength']}`; bias words: {', '.join(f'"{w}" → {e}' for w, e in card['bias_words'].items())}
 - OpenMoji {card['openmoji_version']}, rendered with Pillow {card['pillow_version']} (renders are byte-identical only with the same versions)
 - licence: {card['license']}
+- rebuild: `python -m benchmark data build mojichat --seed {card['seed']} --bias-strength {card['bias_strength']}`
+- caption OCR read rate: `python -m benchmark.datasets.mojichat.ocr_check DIR` (RapidOCR by default)
 
 ## Credit
 
