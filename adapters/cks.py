@@ -145,6 +145,30 @@ def write_tiny_backbones(data: Dataset, out: Path, seed: int) -> Path:
     return out
 
 
+def tiny_backbones(data: Dataset, cache_dir: Path, seed: int) -> Path:
+    """The tiny backbones of (dataset, seed), written once under ``cache_dir`` and reused.
+
+    Reuse matters twice: ``knowledge build`` and training must see the very same tiny COMET (the
+    knowledge cache is keyed by its weights and vocabulary, and training the tiny tokenizer
+    twice need not give the same ids), and every ablation starts from the same random init,
+    so a Table 2 row differs from ``cks`` only by the part it removes.
+    """
+    import shutil
+    import tempfile
+
+    path = Path(cache_dir) / "cks-tiny" / f"{data.fingerprint[:20]}-seed{seed}"
+    if all((path / role / "config.json").is_file() for role in ROLES):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=path.parent))
+    write_tiny_backbones(data, staging, seed)
+    try:
+        staging.replace(path)
+    except OSError:  # another process finished first: use its copy
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
 def backbone_sources(preset: str, options: dict[str, Any], tiny_dir: str | Path | None = None) -> dict[str, str]:
     """role → hub id or directory; ``paper`` needs ``comet_model``."""
     if preset == "tiny":
@@ -167,15 +191,12 @@ def load_comet(source: str, preset: str, device: str) -> CometKnowledge:
                           name=source)
 
 
-def make_comet(preset: str, dataset: Dataset, options: dict[str, Any], device: str) -> CometKnowledge:
+def make_comet(preset: str, dataset: Dataset, options: dict[str, Any], device: str, cache_dir: Path,
+               seed: int = 0) -> CometKnowledge:
     """The COMET that ``cks@preset`` would use on ``dataset`` (for ``knowledge build``)."""
     if preset == "paper":
         return load_comet(backbone_sources("paper", options)["comet"], preset, device)
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="stickerbench-comet-") as tmp:
-        write_tiny_backbones(dataset, Path(tmp), int(options.get("seed", 0)))
-        return load_comet(str(Path(tmp) / "comet"), preset, device)
+    return load_comet(str(tiny_backbones(dataset, cache_dir, seed) / "comet"), preset, device)
 
 
 # ---------------------------------------------------------------------------- the selector
@@ -221,7 +242,7 @@ class CKSSelector(TorchSelector):
     # -- building -------------------------------------------------------------------------
 
     def tiny_backbone(self, data: Dataset) -> Path:
-        return write_tiny_backbones(data, self.new_backbone_dir(), self.ctx.seed)
+        return tiny_backbones(data, Path(self.ctx.cache_dir), self.ctx.seed)
 
     def load_backbone(self, source: str | Path) -> None:
         from transformers import AutoTokenizer, BartConfig, BertModel, CLIPImageProcessorPil, CLIPVisionModel, RobertaModel
@@ -377,6 +398,19 @@ class CKSRecipe:
         pool = pool or [s for s in self.pool if s != sample.gold] or [s for s in self.index if s != sample.gold]
         return pool[int(rng.integers(len(pool)))]
 
+    def batch_negatives(self, samples: list[Sample]) -> list[int]:
+        """For each sample, the next one in the batch whose gold differs and, when emotions are
+        known, whose emotion differs too (its fused feature is a second matching negative); −1
+        if there is none. Deterministic, so the batch order (already random) is the only draw."""
+        emotions = [s.emotion if s.emotion is not None else self.emotions.get(s.gold) for s in samples]
+        out = []
+        for i, s in enumerate(samples):
+            others = [(i + k) % len(samples) for k in range(1, len(samples))]
+            different = [j for j in others if samples[j].gold != s.gold]
+            strict = [j for j in different if emotions[i] is None or emotions[j] != emotions[i]]
+            out.append((strict or different or [-1])[0])
+        return out
+
     def batches(self, data: Dataset, split: str, batch_size: int, rng: np.random.Generator, epoch: int):
         samples = data.split(split)
         order = rng.permutation(len(samples))
@@ -398,6 +432,7 @@ class CKSRecipe:
             sel._ocr_tensors(negatives),
             torch.tensor([self.index[g] for g in golds], device=device),
             torch.tensor([-100 if s.emotion is None else s.emotion for s in samples], device=device),
+            torch.tensor(self.batch_negatives(samples), device=device),
         )
         return {"loss": self.module.cfg.weights.total(parts), **{k: v.detach() for k, v in parts.items()}}
 

@@ -104,7 +104,7 @@ def dataset_utterances(data: Dataset) -> list[str]:
 
 
 def build_knowledge(dataset: Dataset, preset: str, cache_dir: Path, options: dict | None = None,
-                    device: str = "cpu") -> tuple[int, int, Path]:
+                    device: str = "cpu", seed: int = 0) -> tuple[int, int, Path]:
     """Precompute CKS's knowledge for every utterance of ``dataset`` with the ``preset``'s COMET.
 
     Returns (vectors generated now, vectors in the cache, cache folder). Running it twice
@@ -113,7 +113,7 @@ def build_knowledge(dataset: Dataset, preset: str, cache_dir: Path, options: dic
     from adapters.cks import make_comet
     from models.cks.keue import RELATIONS
 
-    comet = make_comet(preset, dataset, dict(options or {}), device)
+    comet = make_comet(preset, dataset, dict(options or {}), device, Path(cache_dir), seed)
     cache = KnowledgeCache(cache_dir, comet.fingerprint, RELATIONS)
     made = cache.fill(comet, dataset_utterances(dataset))
     return made, len(cache), cache.dir
@@ -126,7 +126,7 @@ def cmd_knowledge_build(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset, args.data_dir)
     preset = args.preset or ("paper" if args.dataset == "mod" else "tiny")
     options = dict(args.option)
-    made, total, folder = build_knowledge(dataset, preset, cache_root(), options, resolve_device(args.device))
+    made, total, folder = build_knowledge(dataset, preset, cache_root(), options, resolve_device(args.device), args.seed)
     print(f"knowledge: generated {made} vectors, {total} cached in {folder}")
     return 0
 
@@ -143,6 +143,7 @@ def add_knowledge_parser(subparsers) -> None:
     b.add_argument("--data-dir", type=Path, help="dataset directory in the MOD layout")
     b.add_argument("--preset", choices=["tiny", "paper"],
                    help="tiny (a tiny random BART) or paper (COMET-BART; default paper on mod, tiny otherwise)")
+    b.add_argument("--seed", type=int, default=0, help="the run's seed (tiny: which random COMET; default 0)")
     b.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda when available)")
     b.add_argument("--option", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                    help="e.g. comet_model=/path/to/comet-atomic-2020-bart (a local directory or hub id)")
