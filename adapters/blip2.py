@@ -59,7 +59,7 @@ class Blip2Recipe:
         self.module = selector.model
         tiny = selector.ctx.preset == "tiny"
         self.negatives = TINY["negatives"] if tiny else PAPER_NEGATIVES
-        self.defaults = RecipeDefaults(epochs=15, batch_size=32, lr=1e-3, weight_decay=0.01) if tiny \
+        self.defaults = RecipeDefaults(epochs=4, batch_size=32, lr=1e-3, weight_decay=0.01) if tiny \
             else RecipeDefaults(epochs=5, batch_size=64, lr=1e-4, weight_decay=0.05)
         self.pool = sorted(data.stickers)
         self.features = selector.vision_features(data.stickers, selector.vision_cache_dir)

@@ -55,7 +55,7 @@ class ClipRecipe:
     def __init__(self, selector: "ClipSelector", data: Dataset):
         self.selector = selector
         self.module = selector.model
-        self.defaults = RecipeDefaults(epochs=40, batch_size=64, lr=2e-3, weight_decay=0.1) if selector.ctx.preset == "tiny" \
+        self.defaults = RecipeDefaults(epochs=10, batch_size=64, lr=2e-3, weight_decay=0.1) if selector.ctx.preset == "tiny" \
             else RecipeDefaults(epochs=10, batch_size=64, lr=5e-6, weight_decay=0.2)
         ids = sorted(data.stickers)
         self.index = {sid: i for i, sid in enumerate(ids)}

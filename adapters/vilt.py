@@ -36,7 +36,7 @@ from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
 
 MAX_TEXT = 40
-TINY = {"hidden": 48, "layers": 2, "heads": 4, "image_size": 32, "patch": 8, "vocab": 1000, "negatives": 7}
+TINY = {"hidden": 48, "layers": 2, "heads": 4, "image_size": 32, "patch": 8, "vocab": 1000, "negatives": 3}
 PAPER_NEGATIVES = 15
 PAIR_BATCH = 256  # (query, candidate) pairs per forward when scoring
 
@@ -59,7 +59,7 @@ class ViltRecipe:
         self.module = selector.model
         tiny = selector.ctx.preset == "tiny"
         self.negatives = TINY["negatives"] if tiny else PAPER_NEGATIVES
-        self.defaults = RecipeDefaults(epochs=15, batch_size=16, lr=1e-3, weight_decay=0.01) if tiny \
+        self.defaults = RecipeDefaults(epochs=4, batch_size=32, lr=1e-3, weight_decay=0.01) if tiny \
             else RecipeDefaults(epochs=10, batch_size=32, lr=1e-4, weight_decay=0.01)
         self.pool = sorted(data.stickers)
         self.pixels = encode_stickers(data.stickers, self.pool, selector.pixel_inputs, None, "", progress=False)
