@@ -309,13 +309,15 @@ def load_fromage_dir(
     visual_source: str | Path | None = None,
     dtype: torch.dtype | None = None,
 ):
-    """``(tokenizer, Fromage)`` from an official FROMAGe directory.
+    """``(tokenizer, Fromage, image processor)`` from an official FROMAGe directory.
 
-    ``model_args.json`` names the LM and vision encoder; ``lm_source``/``visual_source``
+    ``model_args.json`` names the LM and the CLIP checkpoint; ``lm_source``/``visual_source``
     override them with local directories (or other hub ids). The ``[RET]`` id the tokens get must
     equal the checkpoint's ``retrieval_token_idx``.
     """
-    from transformers import AutoTokenizer, CLIPVisionModel, OPTForCausalLM
+    from transformers import AutoTokenizer, OPTForCausalLM
+
+    from models.clip_features import load_clip_parts
 
     model_dir = Path(model_dir)
     for name in (ARGS_FILE, CHECKPOINT_FILE):
@@ -323,10 +325,9 @@ def load_fromage_dir(
             raise FileNotFoundError(f"{model_dir / name} is missing; a FROMAGe directory holds {ARGS_FILE} and {CHECKPOINT_FILE}")
     args = FromageArgs.from_json(model_dir / ARGS_FILE)
     lm_path = str(lm_source or args.opt_version)
-    kwargs = {"dtype": dtype} if dtype is not None else {}
     tokenizer = AutoTokenizer.from_pretrained(lm_path)
-    lm = OPTForCausalLM.from_pretrained(lm_path, **kwargs)
-    visual = CLIPVisionModel.from_pretrained(str(visual_source or args.visual_encoder), **kwargs)
+    lm = OPTForCausalLM.from_pretrained(lm_path, **({"dtype": dtype} if dtype is not None else {}))
+    visual, _, processor = load_clip_parts(visual_source or args.visual_encoder, dtype)
     vocab = add_fromage_tokens(tokenizer, lm)
     if args.retrieval_token_idx is not None and args.retrieval_token_idx != vocab.ret:
         raise ValueError(
@@ -337,4 +338,4 @@ def load_fromage_dir(
     model.load_official_checkpoint(model_dir / CHECKPOINT_FILE)
     if dtype is not None:
         model.to(dtype)
-    return tokenizer, model
+    return tokenizer, model, processor

@@ -10,6 +10,7 @@ import torch
 from _tiny_tokenizer import word_tokenizer
 from transformers import CLIPVisionConfig, CLIPVisionModel, OPTConfig, OPTForCausalLM
 
+from models.clip_features import load_clip_parts, save_tiny_clip
 from models.dialogue import Turn
 from models.fromage import (
     Fromage, FromageArgs, add_fromage_tokens, build_example, caption_batch, caption_example, collate,
@@ -99,10 +100,11 @@ def test_only_the_mappings_learn(setup):
 
 
 def test_official_directory_loads_with_weights_only(tmp_path):
-    tokenizer, lm, visual = base_parts()
+    tokenizer, lm, _ = base_parts()
     lm.save_pretrained(tmp_path / "opt")
     tokenizer.save_pretrained(tmp_path / "opt")
-    visual.save_pretrained(tmp_path / "clip")
+    save_tiny_clip(tmp_path / "clip", hidden=16, image_size=32, patch=16)  # a full CLIP, as on the hub
+    visual = load_clip_parts(tmp_path / "clip")[0]
     vocab = add_fromage_tokens(tokenizer, lm)
     reference = Fromage(lm, visual, ARGS, vocab.ret).eval()
     with torch.no_grad():
@@ -118,7 +120,8 @@ def test_official_directory_loads_with_weights_only(tmp_path):
         "opt_version": str(tmp_path / "opt"), "visual_encoder": str(tmp_path / "clip"), "n_visual_tokens": 2,
         "shared_emb_dim": 8, "text_emb_layers": [-1], "retrieval_token_idx": vocab.ret, "task": "multitask",
     }))
-    loaded_tok, loaded = load_fromage_dir(ckpt_dir)
+    loaded_tok, loaded, processor = load_fromage_dir(ckpt_dir)
+    assert processor.crop_size["height"] == 32
     loaded.eval()
     for k, v in reference.trainable_state().items():
         torch.testing.assert_close(loaded.trainable_state()[k], v)

@@ -1,0 +1,214 @@
+"""``mmbert``: the multitask multimodal BERT of nonstopfor/Sticker-Selection.
+
+Model, sequence layout and losses: :mod:`models.mmbert`. What this adapter decides:
+
+* **Per-sticker inputs**, computed once per run: frozen CLIP projected image features (shared
+  feature cache) and OCR tokens. OCR text comes from :mod:`benchmark.ocr` — RapidOCR by default,
+  ``--option ocr=none`` to use only the dataset's own OCR strings — cached on disk per sticker.
+* **Score**: the matching logit of each (context, candidate) sequence, exactly the candidates
+  given (sticker ``"0"`` included); equal scores stay equal (the harness counts ties as ties).
+* **Emotion**: the emotion head on the image-slot state of the *top-scored* candidate's
+  sequence (the public code reads it from the gold sticker's sequence, which a selector never
+  sees).
+* **Training**: one negative per positive, drawn each epoch uniformly from the stickers that
+  were a gold in the training split (never the positive itself); matching + 0.1·emotion +
+  0.1·sticker semantic prediction + 0.05·masked context. AdamW betas (0.9, 0.98), weight decay
+  0.2, lr 9e-6, cosine (paper preset). The public image group (lr 5e-7) trains CLIP, which is
+  frozen here as in the paper's description, so it has no parameters.
+* **Speakers**: ``[speaker1]``/``[speaker2]`` by order of first appearance; stickers inside the
+  context are not part of MMBERT's input (text only), as in the public code.
+
+Presets: ``paper`` = ``bert-base-uncased`` + ``openai/clip-vit-base-patch32`` (override with
+``--option mmbert_model=DIR`` and ``--option mmbert_clip=DIR``); ``tiny`` = random-init BERT of
+the same class with a tokenizer trained on the training split and OCR strings, and the shared
+description-pretrained tiny CLIP (:mod:`adapters.tiny_clip`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from adapters.base import TorchSelector
+from adapters.tiny_clip import tiny_clip_dir
+from adapters.turns import context_turns
+from benchmark.errors import SelectorError
+from benchmark.features import encode_stickers, module_fingerprint
+from benchmark.selector import SelectorContext
+from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
+from benchmark.trainer import RecipeDefaults
+from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
+from models.clip_features import ClipImageFeatures
+from models.mmbert import (
+    MAX_CONTEXT, MMBert, MmbertVocab, assemble, collate, context_ids, load_bert, ocr_slots, training_batch,
+)
+
+CLIP_ID = "openai/clip-vit-base-patch32"
+TINY = {"hidden": 64, "layers": 2, "heads": 4, "positions": 128, "vocab": 1000}
+SCORE_CHUNK = 256  # sequences per forward pass when scoring B queries × N candidates
+
+
+class MmbertRecipe:
+    def __init__(self, selector: "MmbertSelector", data: Dataset):
+        self.selector = selector
+        self.module = selector.model
+        self.defaults = (
+            RecipeDefaults(epochs=3, batch_size=32, lr=5e-4, weight_decay=0.2)
+            if selector.ctx.preset == "tiny"
+            else RecipeDefaults(epochs=5, batch_size=32, lr=9e-6, weight_decay=0.2)
+        )
+        selector.encode(data.stickers)
+        self.seen = sorted({s.gold for s in data.split("train")})
+        if len(self.seen) < 2:
+            raise SelectorError("mmbert: training needs at least two distinct gold stickers for negatives")
+        self.generator = torch.Generator().manual_seed(selector.ctx.seed)
+
+    def param_groups(self, cfg):
+        return [{"params": [p for p in self.module.parameters() if p.requires_grad], "betas": (0.9, 0.98)}]
+
+    def batches(self, data, split, batch_size, rng, epoch):
+        samples = data.split(split)
+        order = rng.permutation(len(samples))
+        for start in range(0, len(order), batch_size):
+            chunk = []
+            for i in order[start : start + batch_size]:
+                s = samples[i]
+                neg = self.seen[int(rng.integers(len(self.seen) - 1))]
+                if neg == s.gold:  # draw among the others: shift past the positive
+                    neg = self.seen[-1]
+                chunk.append((s.context, s.speaker, s.gold, neg, s.emotion))
+            yield chunk
+
+    def loss(self, examples):
+        sel = self.selector
+        batch = training_batch(
+            [sel.context(c, spk) for c, spk, _, _, _ in examples],
+            [sel.ocr_ids[g] for _, _, g, _, _ in examples],
+            [sel.ocr_ids[n] for _, _, _, n, _ in examples],
+            [e for *_, e in examples],
+            sel.vocab,
+            self.generator,
+        ).to(sel.device)
+        pos = sel.table[[sel.rows[g] for _, _, g, _, _ in examples]]
+        neg = sel.table[[sel.rows[n] for _, _, _, n, _ in examples]]
+        parts = self.module["bert"].loss(batch, pos, neg)
+        return {"loss": parts.total, "matching": parts.matching, "emotion": parts.emotion,
+                "semantic": parts.semantic, "context": parts.context}
+
+
+class MmbertSelector(TorchSelector):
+    name = "mmbert"
+    description = "multitask multimodal BERT: context + 11 OCR slots + CLIP image token, matching logit"
+    reference = "nonstopfor/Sticker-Selection (DSTC10 Track 1); reported as MMBERT in CKS (ACM MM 2024)"
+    license = "Apache-2.0"
+    paper_backbone = "bert-base-uncased"
+    supports_emotion = True
+
+    def config(self):
+        out = {"clip": str(self.ctx.options.get("mmbert_clip", CLIP_ID)) if self.ctx.preset == "paper" else "tiny",
+               "ocr": self.ocr_name, "max_context": MAX_CONTEXT if self.ctx.preset == "paper" else TINY["positions"] - 16}
+        return {**out, "tiny": TINY} if self.ctx.preset == "tiny" else out
+
+    @property
+    def ocr_name(self) -> str:
+        return str(self.ctx.options.get("ocr", "rapidocr"))
+
+    def ocr_texts(self, stickers: StickerStore) -> dict[str, str]:
+        """OCR of every sticker, cached on disk; the dataset's own strings when ``ocr=none``."""
+        from benchmark.ocr import make_ocr_engine, ocr_stickers
+
+        engine = make_ocr_engine(self.ocr_name)
+        if engine is None:
+            return {sid: stickers[sid].ocr_text or "" for sid in stickers}
+        return ocr_stickers(stickers, engine, Path(self.ctx.cache_dir) / "ocr")
+
+    def tiny_backbone(self, data: Dataset) -> Path:
+        from transformers import BertConfig, BertForSequenceClassification
+
+        out = self.new_backbone_dir()
+        texts = dataset_texts(data) + [t for t in self.ocr_texts(data.stickers).values() if t]
+        tok = train_tiny_tokenizer(texts, vocab_size=TINY["vocab"], max_length=TINY["positions"])
+        config = BertConfig(vocab_size=len(tok), hidden_size=TINY["hidden"], num_hidden_layers=TINY["layers"],
+                            num_attention_heads=TINY["heads"], intermediate_size=2 * TINY["hidden"],
+                            max_position_embeddings=TINY["positions"], num_labels=2, pad_token_id=tok.pad_token_id)
+        BertForSequenceClassification(config).save_pretrained(out / "lm")
+        tok.save_pretrained(out / "lm")
+        shutil.copytree(tiny_clip_dir(data, self.ctx.cache_dir, self.ctx.seed, self.device), out / "clip")
+        return out
+
+    def load_backbone(self, source) -> None:
+        tiny = Path(str(source)) / "lm"
+        lm_source, clip_source = (tiny, tiny.parent / "clip") if tiny.is_dir() else (
+            source, self.ctx.options.get("mmbert_clip", CLIP_ID))
+        self.tokenizer, bert = load_bert(lm_source)
+        self.vocab = MmbertVocab.from_tokenizer(self.tokenizer)
+        # context + [SEP] + 11 OCR slots + image + [SEP] must fit the position embeddings
+        self.max_context = min(MAX_CONTEXT, bert.config.max_position_embeddings - 16)
+        clip = ClipImageFeatures.load(clip_source)
+        self.model = nn.ModuleDict({"bert": MMBert(bert, clip.dim, self.ctx.num_emotions), "clip": clip})
+        self._encoded_for: int | None = None
+
+    def recipe(self, data):
+        return MmbertRecipe(self, data)
+
+    # ------------------------------------------------------------------ tensors
+
+    def _tokenize(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def context(self, context, speaker) -> list[int]:
+        turns, _ = context_turns(context, speaker, self.rows)
+        return context_ids(turns, self._tokenize, self.vocab, self.max_context)
+
+    def _clip_features(self, images) -> torch.Tensor:
+        clip = self.model["clip"]
+        return clip(clip.pixel_values(images).to(self.device)).float()
+
+    # ------------------------------------------------------------------ Selector
+
+    def encode(self, stickers: StickerStore) -> None:
+        """CLIP features and OCR tokens of every sticker, once (both are fixed during training)."""
+        if self._encoded_for == id(stickers):
+            return
+        clip = self.model["clip"]
+        fp = module_fingerprint(clip, {"processor": clip.processor.to_dict(), "kind": "clip-image-features-v1"})
+        ids = sorted(stickers)
+        cache = Path(self.ctx.cache_dir) / "features" / "clip-image"
+        feats = encode_stickers(stickers, ids, self._clip_features, cache, fp, desc="mmbert: CLIP stickers")
+        self.rows = {sid: i for i, sid in enumerate(ids)}
+        self.table = torch.stack([feats[s] for s in ids]).to(self.device)
+        self.ocr_ids = {sid: self._tokenize(text) for sid, text in self.ocr_texts(stickers).items()}
+        self._encoded_for = id(stickers)
+
+    def score_queries(self, queries: Sequence[Query]) -> ScoreBatch:
+        bert: MMBert = self.model["bert"]
+        rows, stickers = [], []
+        for q in queries:
+            ctx = self.context(q.context, q.speaker)
+            for c in q.candidates:
+                rows.append(assemble(ctx, ocr_slots(self.ocr_ids[c], self.vocab).inputs, self.vocab))
+                stickers.append(self.rows[c])
+        logits, emotions = [], []
+        for start in range(0, len(rows), SCORE_CHUNK):
+            batch = collate(rows[start : start + SCORE_CHUNK], self.vocab.pad).to(self.device)
+            out = bert(batch, self.table[stickers[start : start + SCORE_CHUNK]])
+            logits.append(out.match_logits.float())
+            if bert.emotion_head is not None:
+                emotions.append(bert.emotion_logits(out).float())
+        n = len(queries[0].candidates)
+        scores = torch.cat(logits).view(len(queries), n)
+        emotion_logits = None
+        if emotions:
+            per_row = torch.cat(emotions).view(len(queries), n, -1)
+            top = scores.argmax(dim=1)
+            emotion_logits = per_row[torch.arange(len(queries), device=scores.device), top].cpu().numpy().astype(np.float64)
+        return ScoreBatch(scores=scores.cpu().numpy().astype(np.float64), emotion_logits=emotion_logits)
+
+
+def build(ctx: SelectorContext) -> MmbertSelector:
+    return MmbertSelector(ctx)

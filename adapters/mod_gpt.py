@@ -1,0 +1,171 @@
+"""``mod-gpt``: GPT-2 with sticker embeddings in the sequence (DSTC10 Track 1 MOD baseline).
+
+Model and sequence layout: :mod:`models.mod_gpt`. What this adapter decides:
+
+* **Sticker features**: frozen CLIP projected image features (``CLIPModel.get_image_features``;
+  ViT-B/32, 512-d, in the paper preset), encoded once per sticker through the shared feature
+  cache. Stickers inside the history enter as ``img_ff(feature)`` slots.
+* **Score**: ``-||img_inverse_ff(h[TAG]) - feature(c)||_2`` per candidate.
+* **Emotion** (an addition; the public model has none, the CKS paper reports MOD-GPT's Acc):
+  a linear head on ``h[TAG]`` trained with cross-entropy on the sample's emotion label.
+* **Training** (``baselines/MOD-GPT-E/train.py``): every training sample is a response with its
+  sticker (LM + flag=1 + MSE to the gold feature + emotion); as in the public data pipeline, turns
+  sent *without* a sticker are responses too (LM + flag=0): one such earlier turn of the same
+  context per sample, drawn each epoch. AdamW lr 6e-5, clip 1.0 in the paper preset.
+* **Speakers**: ``[speaker1]``/``[speaker2]`` by order of first appearance in the dialogue.
+
+Presets: ``paper`` = ``gpt2`` + ``openai/clip-vit-base-patch32`` (override with
+``--option mod_gpt_model=DIR`` and ``--option mod_gpt_clip=DIR``); ``tiny`` = random-init
+GPT-2 of the same class with a tokenizer trained on the training split, and the shared
+description-pretrained tiny CLIP (:mod:`adapters.tiny_clip`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from adapters.base import TorchSelector
+from adapters.tiny_clip import tiny_clip_dir
+from adapters.turns import history_and_response
+from benchmark.features import encode_stickers, module_fingerprint
+from benchmark.selector import SelectorContext
+from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
+from benchmark.trainer import RecipeDefaults
+from benchmark.types import Dataset, Query, Sample, ScoreBatch, StickerStore
+from models.clip_features import ClipImageFeatures
+from models.mod_gpt import MAX_LEN, ModGPT, ModGptExample, ModGptVocab, build_example, collate, load_gpt2
+
+CLIP_ID = "openai/clip-vit-base-patch32"
+TINY = {"embd": 64, "layers": 2, "heads": 4, "positions": 128, "vocab": 1000}
+
+
+class ModGptRecipe:
+    """LM + flag + MSE (+ emotion) over the training split's responses."""
+
+    def __init__(self, selector: "ModGptSelector", data: Dataset):
+        self.selector = selector
+        self.module = selector.model
+        self.defaults = (
+            RecipeDefaults(epochs=6, batch_size=32, lr=1e-3, weight_decay=0.01)
+            if selector.ctx.preset == "tiny"
+            else RecipeDefaults(epochs=5, batch_size=16, lr=6e-5, weight_decay=0.0)
+        )
+        selector.encode(data.stickers)
+
+    def param_groups(self, cfg):
+        return [{"params": [p for p in self.module.parameters() if p.requires_grad]}]
+
+    def _no_sticker_turns(self, sample: Sample) -> list[int]:
+        return [i for i, u in enumerate(sample.context[:-1]) if u.sticker_id is None and u.text]
+
+    def batches(self, data, split, batch_size, rng, epoch):
+        samples = data.split(split)
+        examples = []
+        for i in rng.permutation(len(samples)):
+            s = samples[i]
+            examples.append((s.context, s.speaker, s.gold, s.emotion))
+            plain = self._no_sticker_turns(s)
+            if plain:
+                j = plain[int(rng.integers(len(plain)))]
+                examples.append((s.context[: j + 1], s.context[j].speaker, None, None))
+        for start in range(0, len(examples), batch_size):
+            yield examples[start : start + batch_size]
+
+    def loss(self, examples):
+        sel = self.selector
+        batch = collate([sel.example(c, spk) for c, spk, _, _ in examples], sel.vocab.pad).to(sel.device)
+        gold = torch.tensor([-1 if g is None else sel.rows[g] for _, _, g, _ in examples], device=sel.device)
+        emotions = torch.tensor([-1 if e is None else e for _, _, _, e in examples], device=sel.device)
+        parts = self.module["gpt"].loss(batch, sel.table, gold, emotions)
+        return {"loss": parts.total, "lm": parts.lm, "flag": parts.flag, "mse": parts.feature, "emotion": parts.emotion}
+
+
+class ModGptSelector(TorchSelector):
+    name = "mod-gpt"
+    description = "GPT-2 with CLIP sticker embeddings in the sequence; [TAG] state regresses the sticker feature"
+    reference = "DSTC10 Track 1 MOD baseline (lizekang/DSTC10-MOD, MOD-GPT-E); Fei et al. 2021"
+    license = "MIT"
+    paper_backbone = "gpt2"
+    supports_emotion = True
+
+    def config(self):
+        clip = self.ctx.options.get("mod_gpt_clip", CLIP_ID) if self.ctx.preset == "paper" else "tiny"
+        out = {"clip": str(clip), "max_len": MAX_LEN if self.ctx.preset == "paper" else TINY["positions"],
+               "emotion_head": "added on h[TAG]"}
+        return {**out, "tiny": TINY} if self.ctx.preset == "tiny" else out
+
+    def tiny_backbone(self, data: Dataset) -> Path:
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        out = self.new_backbone_dir()
+        tok = train_tiny_tokenizer(dataset_texts(data), vocab_size=TINY["vocab"], max_length=TINY["positions"])
+        config = GPT2Config(vocab_size=len(tok), n_embd=TINY["embd"], n_layer=TINY["layers"], n_head=TINY["heads"],
+                            n_positions=TINY["positions"], bos_token_id=None, eos_token_id=None)
+        GPT2LMHeadModel(config).save_pretrained(out / "lm")
+        tok.save_pretrained(out / "lm")
+        shutil.copytree(tiny_clip_dir(data, self.ctx.cache_dir, self.ctx.seed, self.device), out / "clip")
+        return out
+
+    def load_backbone(self, source) -> None:
+        tiny = Path(str(source)) / "lm"
+        lm_source, clip_source = (tiny, tiny.parent / "clip") if tiny.is_dir() else (
+            source, self.ctx.options.get("mod_gpt_clip", CLIP_ID))
+        self.tokenizer, lm = load_gpt2(lm_source)
+        self.vocab = ModGptVocab.from_tokenizer(self.tokenizer)
+        self.max_len = min(MAX_LEN, lm.config.n_positions)
+        clip = ClipImageFeatures.load(clip_source)
+        self.model = nn.ModuleDict({"gpt": ModGPT(lm, clip.dim, self.ctx.num_emotions), "clip": clip})
+        self._encoded_for: int | None = None
+
+    def recipe(self, data):
+        return ModGptRecipe(self, data)
+
+    # ------------------------------------------------------------------ tensors
+
+    def _tokenize(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def example(self, context, speaker) -> ModGptExample:
+        history, response = history_and_response(context, speaker, self.rows)
+        return build_example(history, response, self._tokenize, self.vocab, self.max_len)
+
+    def _clip_features(self, images) -> torch.Tensor:
+        clip = self.model["clip"]
+        return clip(clip.pixel_values(images).to(self.device)).float()
+
+    # ------------------------------------------------------------------ Selector
+
+    def encode(self, stickers: StickerStore) -> None:
+        """CLIP features of every sticker, once: CLIP is frozen, so training never invalidates them."""
+        if self._encoded_for == id(stickers):
+            return
+        clip = self.model["clip"]
+        fp = module_fingerprint(clip, {"processor": clip.processor.to_dict(), "kind": "clip-image-features-v1"})
+        ids = sorted(stickers)
+        cache = Path(self.ctx.cache_dir) / "features" / "clip-image"
+        feats = encode_stickers(stickers, ids, self._clip_features, cache, fp, desc="mod-gpt: CLIP stickers")
+        self.rows = {sid: i for i, sid in enumerate(ids)}
+        raw = torch.stack([feats[s] for s in ids]).to(self.device)
+        # Centred and scaled by one scalar over the sticker set: L2 geometry (and so the ranking
+        # rule) is unchanged, but the MSE term gets the same O(1) weight whatever the backbone's
+        # feature scale, instead of vanishing next to the LM loss.
+        self.table = (raw - raw.mean(0)) / raw.std().clamp_min(1e-6)
+        self._encoded_for = id(stickers)
+
+    def score_queries(self, queries: Sequence[Query]) -> ScoreBatch:
+        batch = collate([self.example(q.context, q.speaker) for q in queries], self.vocab.pad).to(self.device)
+        out = self.model["gpt"](batch, self.table)
+        cand = torch.tensor([[self.rows[c] for c in q.candidates] for q in queries], device=self.device)
+        scores = ModGPT.candidate_scores(out.predicted_feature.float(), self.table[cand])
+        emotions = out.emotion_logits.float().cpu().numpy().astype(np.float64) if out.emotion_logits is not None else None
+        return ScoreBatch(scores=scores.cpu().numpy().astype(np.float64), emotion_logits=emotions)
+
+
+def build(ctx: SelectorContext) -> ModGptSelector:
+    return ModGptSelector(ctx)

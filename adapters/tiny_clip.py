@@ -1,0 +1,118 @@
+"""The ``tiny`` stand-in for a pretrained CLIP: a small ``CLIPModel`` trained contrastively on
+(sticker image, sticker description) pairs, shared by the selectors that read *frozen* CLIP
+features (MOD-GPT, MMBERT, FROMAGe).
+
+Why: those three never train their image encoder on the dialogue task, so with a random-init
+tower their sticker features would carry almost nothing; the real presets use CLIP pretrained on
+web image–caption pairs. The stand-in gets the same kind of signal and nothing more: each
+sticker's own description (``Sticker.meta``: emotion, character and printed caption, as MojiChat
+writes them; the OCR text where a dataset has no metadata). It never sees a dialogue, a gold
+sticker or an emotion label of a sample.
+
+Built once per (sticker set, seed, config) into ``<cache_dir>/tiny-clip/<key>`` and
+reused by every selector of the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from adapters.clip import contrastive_loss
+from benchmark.features import encode_stickers
+from benchmark.selector import TrainConfig
+from benchmark.tiny_tokenizer import train_tiny_tokenizer
+from benchmark.trainer import RecipeDefaults, train
+from benchmark.types import Dataset, Sticker
+from models.clip_features import save_tiny_clip
+
+TINY_CLIP = {"hidden": 32, "layers": 2, "heads": 2, "image_size": 64, "patch": 8, "projection": 32, "vocab": 500,
+             "epochs": 40, "batch_size": 32, "lr": 2e-3}
+VERSION = "1"
+
+
+def sticker_description(sticker: Sticker) -> str:
+    """The words a caption corpus would pair with this sticker: emotion, character, printed text."""
+    meta = sticker.meta or {}
+    parts = [meta.get("emotion"), meta.get("character"), meta.get("caption")]
+    text = " ".join(str(p) for p in parts if p)
+    return text or (sticker.ocr_text or "")
+
+
+class _PairRecipe:
+    """Symmetric InfoNCE between each sticker and its description; equal descriptions share credit."""
+
+    def __init__(self, model, tokenizer, processor, data: Dataset):
+        self.module, self.tokenizer = model, tokenizer
+        self.defaults = RecipeDefaults(epochs=TINY_CLIP["epochs"], batch_size=TINY_CLIP["batch_size"],
+                                       lr=TINY_CLIP["lr"], weight_decay=0.1)
+        self.ids = [sid for sid in sorted(data.stickers) if sticker_description(data.stickers[sid])]
+        self.texts = {sid: sticker_description(data.stickers[sid]) for sid in self.ids}
+        index = {t: i for i, t in enumerate(sorted(set(self.texts.values())))}
+        self.label = {sid: index[t] for sid, t in self.texts.items()}
+        pixel_values = lambda images: processor(images=images, return_tensors="pt")["pixel_values"]  # noqa: E731
+        self.pixels = encode_stickers(data.stickers, self.ids, pixel_values, None, "", progress=False)
+
+    def param_groups(self, cfg):
+        return [{"params": [p for p in self.module.parameters() if p.requires_grad]}]
+
+    def batches(self, data, split, batch_size, rng, epoch):
+        order = rng.permutation(len(self.ids))
+        for start in range(0, len(order), batch_size):
+            yield [self.ids[i] for i in order[start : start + batch_size]]
+
+    def loss(self, ids):
+        device = self.module.logit_scale.device
+        text = self.tokenizer([self.texts[s] for s in ids], padding=True, truncation=True, max_length=16,
+                              return_tensors="pt").to(device)
+        t = self.module.get_text_features(**text).pooler_output
+        v = self.module.get_image_features(pixel_values=torch.stack([self.pixels[s] for s in ids]).to(device)).pooler_output
+        labels = torch.tensor([self.label[s] for s in ids], device=device)
+        return {"loss": contrastive_loss(t, v, labels, self.module.logit_scale)}
+
+
+def _key(data: Dataset, seed: int) -> str:
+    """Only the stickers (bytes and descriptions) shape this model, so only they key it."""
+    stickers = [(sid, data.stickers.content_hash(sid), sticker_description(data.stickers[sid])) for sid in sorted(data.stickers)]
+    blob = json.dumps({"stickers": stickers, "seed": seed, "config": TINY_CLIP, "v": VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def tiny_clip_dir(data: Dataset, cache_dir: Path, seed: int = 0, device: str = "cpu") -> Path:
+    """A saved, description-pretrained tiny ``CLIPModel`` (+ processor) for ``data``; built once."""
+    from transformers import CLIPConfig, CLIPModel
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    out = Path(cache_dir) / "tiny-clip" / _key(data, seed)
+    if (out / "model.safetensors").is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out.parent))
+    c = TINY_CLIP
+    save_tiny_clip(staging, hidden=c["hidden"], layers=c["layers"], heads=c["heads"], image_size=c["image_size"],
+                   patch=c["patch"], projection=c["projection"], seed=seed)
+    texts = [sticker_description(s) for s in data.stickers.values()]
+    tokenizer = train_tiny_tokenizer([t for t in texts if t], vocab_size=c["vocab"], max_length=16)
+    config = CLIPConfig.from_pretrained(staging)  # the text tower is rebuilt for this tokenizer
+    config.text_config.vocab_size = len(tokenizer)
+    config.text_config.pad_token_id = tokenizer.pad_token_id
+    config.text_config.bos_token_id = tokenizer.cls_token_id
+    config.text_config.eos_token_id = tokenizer.sep_token_id
+    torch.manual_seed(seed)
+    model = CLIPModel(config)
+    processor = CLIPImageProcessorPil.from_pretrained(staging)
+    recipe = _PairRecipe(model, tokenizer, processor, data)
+    if recipe.ids:
+        train(recipe, data, TrainConfig(seed=seed, device=device, validation_split=None, patience=None), progress=False)
+    model.to("cpu").save_pretrained(staging)
+    processor.save_pretrained(staging)
+    try:
+        staging.rename(out)
+    except OSError:  # another process built it first
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
