@@ -77,6 +77,7 @@ class TorchSelector:
         self.backbone_source: str | None = None
         self._backbone_tmp: tempfile.TemporaryDirectory | None = None
         self._training = False
+        self.use_disk_cache = True  # benchmarks turn it off to measure encoding itself
         self._prepared_for: int | None = None
         self._fit_info: dict[str, Any] = {}
         self.meta = SelectorMeta(
@@ -148,7 +149,9 @@ class TorchSelector:
     @property
     def feature_cache_dir(self) -> Path | None:
         """Where ``encode`` caches per-sticker features; ``None`` while training (weights move)."""
-        return None if self._training else Path(self.ctx.cache_dir) / "features" / self.name
+        if self._training or not self.use_disk_cache:
+            return None
+        return Path(self.ctx.cache_dir) / "features" / self.name
 
     def tiny_dir(self) -> Path | None:
         """The ``tiny`` backbone directory this selector was built from (saved into checkpoints)."""

@@ -15,7 +15,8 @@ mean = std = 0.5, with ``pixel_mask``.
 Per-sticker work is done once in ``prepare``: pixel tensors, masks and the patch embeddings
 (ViLT's ``visual_embed``: patch projection + interpolated position embeddings + [CLS]) are
 computed per sticker and disk-cached; ``score`` runs only the transformer per (query, candidate)
-pair, in batches. Patch embeddings keep *every* patch (``max_image_length = -1``): ViLT samples
+pair, in batches. The ``tiny`` preset initialises with ``initializer_range = 0.1`` (as ``blip2``'s
+does) so that a random joint encoder lets the image move the score from the first step. Patch embeddings keep *every* patch (``max_image_length = -1``): ViLT samples
 200 patches at random when an image has more, which would make scores non-deterministic.
 """
 
@@ -36,7 +37,7 @@ from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
 
 MAX_TEXT = 40
-TINY = {"hidden": 48, "layers": 2, "heads": 4, "image_size": 32, "patch": 8, "vocab": 1000, "negatives": 3}
+TINY = {"hidden": 48, "layers": 2, "heads": 4, "image_size": 32, "patch": 8, "vocab": 1000, "negatives": 3, "init_std": 0.1}
 PAPER_NEGATIVES = 15
 PAIR_BATCH = 256  # (query, candidate) pairs per forward when scoring
 
@@ -59,7 +60,7 @@ class ViltRecipe:
         self.module = selector.model
         tiny = selector.ctx.preset == "tiny"
         self.negatives = TINY["negatives"] if tiny else PAPER_NEGATIVES
-        self.defaults = RecipeDefaults(epochs=4, batch_size=32, lr=1e-3, weight_decay=0.01) if tiny \
+        self.defaults = RecipeDefaults(epochs=3, batch_size=32, lr=1e-3, weight_decay=0.01) if tiny \
             else RecipeDefaults(epochs=10, batch_size=32, lr=1e-4, weight_decay=0.01)
         self.pool = sorted(data.stickers)
         self.pixels = encode_stickers(data.stickers, self.pool, selector.pixel_inputs, None, "", progress=False)
@@ -119,6 +120,7 @@ class ViltSelector(TorchSelector):
             vocab_size=len(tok), hidden_size=h, num_hidden_layers=TINY["layers"], num_attention_heads=TINY["heads"],
             intermediate_size=2 * h, image_size=TINY["image_size"], patch_size=TINY["patch"],
             max_position_embeddings=MAX_TEXT, max_image_length=-1, pad_token_id=tok.pad_token_id,
+            initializer_range=TINY["init_std"],
         )
         out = self.new_backbone_dir()
         ViltForImageAndTextRetrieval(config).save_pretrained(out)

@@ -131,13 +131,14 @@ def encode_stickers(
             missing.append(content_hash)
         else:
             found[content_hash] = cached
-    with torch.inference_mode(), tqdm(
-        total=len(missing), desc=desc, unit="sticker", disable=not progress or not missing, leave=False
-    ) as bar:
+    with tqdm(total=len(missing), desc=desc, unit="sticker", disable=not progress or not missing, leave=False) as bar:
         for start in range(0, len(missing), batch_size):
             chunk = missing[start : start + batch_size]
             images = [stickers.image(by_hash[h][0]) for h in chunk]
-            for content_hash, feature in zip(chunk, _rows(encode_batch(images), len(chunk))):
+            with torch.inference_mode():
+                out = encode_batch(images)
+            # Rows are copied outside inference mode so that training may use them as inputs.
+            for content_hash, feature in zip(chunk, _rows(out, len(chunk))):
                 found[content_hash] = feature
                 if cache_dir is not None:
                     _write(_path(cache_dir, model_fingerprint, content_hash), feature)
