@@ -53,7 +53,7 @@ from benchmark.checkpoints import (
 )
 from benchmark.errors import SelectorError
 from benchmark.selector import SelectorContext, SelectorMeta, TrainConfig
-from benchmark.trainer import Recipe, resolve_config, seed_everything, train
+from benchmark.trainer import Recipe, dist_info, resolve_config, seed_everything, train
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
 
 VALIDATION_SAMPLES = 256  # early stopping needs a signal, not the full split
@@ -182,10 +182,10 @@ class TorchSelector:
             self._build(resume_backbone)  # continue from the very same random init
         self.ensure_model(data)
         tiny = self.tiny_dir()
-        if tiny is not None and resume_backbone is not None and not resume_backbone.is_dir():
+        if tiny is not None and resume_backbone is not None and not resume_backbone.is_dir() and dist_info().is_main:
             import shutil
 
-            shutil.copytree(tiny, resume_backbone)
+            shutil.copytree(tiny, resume_backbone)  # every rank built the same seeded init; one copy
         recipe = self.recipe(data)
         validate = self._validation(data, cfg)
         self._training = True

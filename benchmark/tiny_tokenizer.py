@@ -1,7 +1,7 @@
-"""A small WordPiece tokenizer trained offline on a dataset's text, for ``tiny`` presets.
+"""A small word-level tokenizer built offline on a dataset's text, for ``tiny`` presets.
 
 Why: ``tiny`` presets are random-init small configs of the real architecture classes, and
-there is no pretrained tokenizer on disk and no network. Training a WordPiece vocabulary on the
+there is no pretrained tokenizer on disk and no network. Counting the words of the
 training split takes well under a second and gives a *real* ``PreTrainedTokenizerFast`` (padding,
 truncation, attention masks, ``save_pretrained``/``from_pretrained``), so adapters run exactly
 the code path they run with a pretrained tokenizer.
@@ -44,23 +44,31 @@ def train_tiny_tokenizer(
     max_length: int = 32,
     extra_special_tokens: Sequence[str] = (),
 ):
-    """Train a lower-cased WordPiece tokenizer and wrap it as a ``PreTrainedTokenizerFast``.
+    """A lower-cased word-level tokenizer of the ``vocab_size`` most frequent words (others are
+    ``[UNK]``), wrapped as a ``PreTrainedTokenizerFast``.
 
-    Deterministic for the same texts (the ``tokenizers`` trainer is), so two ranks or two runs
-    that build it from the same split get the same ids.
+    Deterministic for the same texts, so two ranks or two runs that build it from the same split
+    get the same ids.
     """
-    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
-    from tokenizers.models import WordPiece
-    from tokenizers.trainers import WordPieceTrainer
+    from collections import Counter
+
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordLevel
     from transformers import PreTrainedTokenizerFast
 
     specials = list(SPECIAL_TOKENS) + [t for t in extra_special_tokens if t not in SPECIAL_TOKENS]
-    tok = Tokenizer(WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    trainer = WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
-    tok.train_from_iterator(list(texts), trainer=trainer)
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts = Counter(
+        word for text in texts for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
+    )
+    # Sorted by (-count, word): the same texts give the same ids on every rank and every run
+    # (the tokenizers library's trainers break ties in hash order, which is not reproducible).
+    words = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if w not in specials]
+    vocab = {tok: i for i, tok in enumerate(specials + words[: max(0, vocab_size - len(specials))])}
+    tok = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
