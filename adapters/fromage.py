@@ -41,10 +41,11 @@ import numpy as np
 import torch
 
 from adapters.base import TorchSelector
+from adapters.sticker_table import StickerTable
 from adapters.tiny_clip import sticker_description, tiny_clip_dir
 from adapters.turns import context_turns
 from benchmark.errors import SelectorError
-from benchmark.features import encode_stickers, module_fingerprint
+from benchmark.features import module_fingerprint
 from benchmark.selector import SelectorContext, TrainConfig
 from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults, train
@@ -183,7 +184,8 @@ class FromageSelector(TorchSelector):
                 src, self.ctx.options.get("fromage_lm"), self.ctx.options.get("fromage_clip"), dtype)
             self.vocab = add_fromage_tokens(self.tokenizer, self.model.lm)
         self.max_len = min(MAX_LEN, self.model.lm.config.max_position_embeddings)
-        self._encoded_for: int | None = None
+        fp = module_fingerprint(self.model.visual, {"processor": self.processor.to_dict(), "kind": "clip-pooled-v1"})
+        self.stickers = StickerTable(self._pooled, fp, "fromage: CLIP stickers")
 
     def recipe(self, data):
         return FromageRecipe(self, data)
@@ -209,16 +211,10 @@ class FromageSelector(TorchSelector):
     # ------------------------------------------------------------------ Selector
 
     def encode(self, stickers: StickerStore) -> None:
-        """CLIP pooled features of every sticker, once (CLIP is frozen)."""
-        if self._encoded_for == id(stickers):
-            return
-        fp = module_fingerprint(self.model.visual, {"processor": self.processor.to_dict(), "kind": "clip-pooled-v1"})
-        ids = sorted(stickers)
-        cache = Path(self.ctx.cache_dir) / "features" / "clip-pooled"
-        feats = encode_stickers(stickers, ids, self._pooled, cache, fp, desc="fromage: CLIP stickers")
-        self.rows = {sid: i for i, sid in enumerate(ids)}
-        self.pooled = torch.stack([feats[s] for s in ids]).to(self.device)
-        self._encoded_for = id(stickers)
+        """CLIP pooled features of every sticker, once per content (CLIP is frozen)."""
+        cache = Path(self.ctx.cache_dir) / "features" / "clip-pooled" if self.use_disk_cache else None
+        self.stickers.update(stickers, cache, self.device)
+        self.rows, self.pooled = self.stickers.rows, self.stickers.matrix
 
     def score_queries(self, queries: Sequence[Query]) -> ScoreBatch:
         n_visual = self.model.args.n_visual_tokens

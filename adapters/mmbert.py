@@ -35,10 +35,11 @@ import torch
 from torch import nn
 
 from adapters.base import TorchSelector
+from adapters.sticker_table import StickerTable
 from adapters.tiny_clip import tiny_clip_dir
 from adapters.turns import context_turns
 from benchmark.errors import SelectorError
-from benchmark.features import encode_stickers, module_fingerprint
+from benchmark.features import module_fingerprint
 from benchmark.selector import SelectorContext
 from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults
@@ -58,7 +59,7 @@ class MmbertRecipe:
         self.selector = selector
         self.module = selector.model
         self.defaults = (
-            RecipeDefaults(epochs=3, batch_size=32, lr=5e-4, weight_decay=0.2)
+            RecipeDefaults(epochs=2, batch_size=64, lr=1e-3, weight_decay=0.2)
             if selector.ctx.preset == "tiny"
             else RecipeDefaults(epochs=5, batch_size=32, lr=9e-6, weight_decay=0.2)
         )
@@ -151,7 +152,9 @@ class MmbertSelector(TorchSelector):
         self.max_context = min(MAX_CONTEXT, bert.config.max_position_embeddings - 16)
         clip = ClipImageFeatures.load(clip_source)
         self.model = nn.ModuleDict({"bert": MMBert(bert, clip.dim, self.ctx.num_emotions), "clip": clip})
-        self._encoded_for: int | None = None
+        fp = module_fingerprint(clip, {"processor": clip.processor.to_dict(), "kind": "clip-image-features-v1"})
+        self.stickers = StickerTable(self._clip_features, fp, "mmbert: CLIP stickers")
+        self.ocr_ids: dict[str, list[int]] = {}
 
     def recipe(self, data):
         return MmbertRecipe(self, data)
@@ -172,18 +175,12 @@ class MmbertSelector(TorchSelector):
     # ------------------------------------------------------------------ Selector
 
     def encode(self, stickers: StickerStore) -> None:
-        """CLIP features and OCR tokens of every sticker, once (both are fixed during training)."""
-        if self._encoded_for == id(stickers):
-            return
-        clip = self.model["clip"]
-        fp = module_fingerprint(clip, {"processor": clip.processor.to_dict(), "kind": "clip-image-features-v1"})
-        ids = sorted(stickers)
-        cache = Path(self.ctx.cache_dir) / "features" / "clip-image"
-        feats = encode_stickers(stickers, ids, self._clip_features, cache, fp, desc="mmbert: CLIP stickers")
-        self.rows = {sid: i for i, sid in enumerate(ids)}
-        self.table = torch.stack([feats[s] for s in ids]).to(self.device)
-        self.ocr_ids = {sid: self._tokenize(text) for sid, text in self.ocr_texts(stickers).items()}
-        self._encoded_for = id(stickers)
+        """CLIP features and OCR tokens of every sticker, once per content (both fixed in training)."""
+        cache = Path(self.ctx.cache_dir) / "features" / "clip-image" if self.use_disk_cache else None
+        self.stickers.update(stickers, cache, self.device)
+        self.rows, self.table = self.stickers.rows, self.stickers.matrix
+        texts = self.ocr_texts(stickers)
+        self.ocr_ids.update({sid: self._tokenize(texts[sid]) for sid in texts})
 
     def score_queries(self, queries: Sequence[Query]) -> ScoreBatch:
         bert: MMBert = self.model["bert"]

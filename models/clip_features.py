@@ -36,7 +36,8 @@ def save_tiny_clip(out: Path, hidden: int = 32, layers: int = 1, heads: int = 2,
     common = {"hidden_size": hidden, "intermediate_size": 2 * hidden, "num_hidden_layers": layers,
               "num_attention_heads": heads}
     config = CLIPConfig(
-        text_config={**common, "vocab_size": 64, "max_position_embeddings": 16},
+        text_config={**common, "vocab_size": 64, "max_position_embeddings": 16, "pad_token_id": 0, "bos_token_id": 1,
+                     "eos_token_id": 2},
         vision_config={**common, "image_size": image_size, "patch_size": patch},
         projection_dim=projection,
     )
