@@ -31,6 +31,8 @@ config, the weights from the file via :func:`models.blip2.lavis_to_transformers`
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,14 +57,19 @@ TRAINABLE = {"paper": ("itm_head",), "tiny": ("itm_head", "qformer", "embeddings
 PAIR_BATCH = 256
 
 
+DEFAULTS = {  # the paper gives none for BLIP-2: a linear head trains fast, so few epochs
+    "tiny": RecipeDefaults(epochs=3, batch_size=32, lr=1e-3, weight_decay=0.01),
+    "paper": RecipeDefaults(epochs=5, batch_size=64, lr=1e-4, weight_decay=0.05),
+}
+
+
 class Blip2Recipe:
     def __init__(self, selector: "Blip2Selector", data: Dataset):
         self.selector = selector
         self.module = selector.model
         tiny = selector.ctx.preset == "tiny"
         self.negatives = TINY["negatives"] if tiny else PAPER_NEGATIVES
-        self.defaults = RecipeDefaults(epochs=3, batch_size=32, lr=1e-3, weight_decay=0.01) if tiny \
-            else RecipeDefaults(epochs=5, batch_size=64, lr=1e-4, weight_decay=0.05)
+        self.defaults = DEFAULTS[selector.ctx.preset]
         self.pool = sorted(data.stickers)
         self.features = selector.vision_features(data.stickers, selector.vision_cache_dir)
         trainable = TRAINABLE[selector.ctx.preset]
@@ -107,6 +114,7 @@ class Blip2Selector(TorchSelector):
 
     def config(self):
         base = {"text": "context, left-truncated", "score": "itm log-odds", "trainable": list(TRAINABLE[self.ctx.preset]),
+                "recipe": asdict(DEFAULTS[self.ctx.preset]),
                 "negatives": TINY["negatives"] if self.ctx.preset == "tiny" else PAPER_NEGATIVES}
         lavis = self.ctx.options.get("blip2_lavis_checkpoint")
         if lavis:

@@ -23,6 +23,8 @@ Library: transformers ``CLIPModel`` (open_clip is not installed here; the transf
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,12 +53,17 @@ def contrastive_loss(text: torch.Tensor, image: torch.Tensor, ids: torch.Tensor,
     return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
 
 
+DEFAULTS = {  # the paper: batch 64, AdamW + cosine; lr and epochs are not given, these are CLIP fine-tuning norms
+    "tiny": RecipeDefaults(epochs=10, batch_size=64, lr=2e-3, weight_decay=0.1),
+    "paper": RecipeDefaults(epochs=10, batch_size=64, lr=5e-6, weight_decay=0.2),
+}
+
+
 class ClipRecipe:
     def __init__(self, selector: "ClipSelector", data: Dataset):
         self.selector = selector
         self.module = selector.model
-        self.defaults = RecipeDefaults(epochs=10, batch_size=64, lr=2e-3, weight_decay=0.1) if selector.ctx.preset == "tiny" \
-            else RecipeDefaults(epochs=10, batch_size=64, lr=5e-6, weight_decay=0.2)
+        self.defaults = DEFAULTS[selector.ctx.preset]
         ids = sorted(data.stickers)
         self.index = {sid: i for i, sid in enumerate(ids)}
         # Preprocessing is deterministic: do it once per sticker, not once per step.
@@ -90,7 +97,8 @@ class ClipSelector(TorchSelector):
     paper_backbone = "openai/clip-vit-base-patch32"
 
     def config(self):
-        return {"text": "last utterance", "tiny": TINY} if self.ctx.preset == "tiny" else {"text": "last utterance"}
+        base = {"text": "last utterance", "recipe": asdict(DEFAULTS[self.ctx.preset])}
+        return {**base, "tiny": TINY} if self.ctx.preset == "tiny" else base
 
     def tiny_backbone(self, data: Dataset) -> Path:
         from transformers import CLIPConfig, CLIPModel

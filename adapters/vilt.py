@@ -22,6 +22,8 @@ does) so that a random joint encoder lets the image move the score from the firs
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,14 +56,19 @@ def pad_stack(tensors: Sequence[torch.Tensor], value: float = 0) -> torch.Tensor
     return torch.stack(out)
 
 
+DEFAULTS = {  # paper: ViLT's retrieval fine-tuning (lr 1e-4, AdamW, warmup 10%)
+    "tiny": RecipeDefaults(epochs=3, batch_size=32, lr=1e-3, weight_decay=0.01),
+    "paper": RecipeDefaults(epochs=10, batch_size=32, lr=1e-4, weight_decay=0.01),
+}
+
+
 class ViltRecipe:
     def __init__(self, selector: "ViltSelector", data: Dataset):
         self.selector = selector
         self.module = selector.model
         tiny = selector.ctx.preset == "tiny"
         self.negatives = TINY["negatives"] if tiny else PAPER_NEGATIVES
-        self.defaults = RecipeDefaults(epochs=3, batch_size=32, lr=1e-3, weight_decay=0.01) if tiny \
-            else RecipeDefaults(epochs=10, batch_size=32, lr=1e-4, weight_decay=0.01)
+        self.defaults = DEFAULTS[selector.ctx.preset]
         self.pool = sorted(data.stickers)
         self.pixels = encode_stickers(data.stickers, self.pool, selector.pixel_inputs, None, "", progress=False)
 
@@ -107,7 +114,8 @@ class ViltSelector(TorchSelector):
     paper_backbone = "dandelin/vilt-b32-finetuned-coco"
 
     def config(self):
-        base = {"text": "context, left-truncated", "negatives": TINY["negatives"] if self.ctx.preset == "tiny" else PAPER_NEGATIVES}
+        base = {"text": "context, left-truncated", "recipe": asdict(DEFAULTS[self.ctx.preset]),
+                "negatives": TINY["negatives"] if self.ctx.preset == "tiny" else PAPER_NEGATIVES}
         return {**base, "tiny": TINY} if self.ctx.preset == "tiny" else base
 
     def tiny_backbone(self, data: Dataset) -> Path:
