@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from benchmark.candidates import CandidateManifest, build_manifest, write_manifest
+from benchmark.candidates import OFFICIAL_KEY, CandidateManifest, build_manifest, write_manifest
 from benchmark.datasets import DEFAULT_DATASET, cache_root, load_dataset
 from benchmark.errors import BenchmarkError, SelectorError
 from benchmark.evaluator import evaluate_split
@@ -72,13 +72,21 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def evaluation_splits(dataset: Dataset, requested: list[str] | None) -> list[str]:
-    """Default: every split but ``train``."""
+def evaluation_splits(dataset: Dataset, requested: list[str] | None, strategy: str = "sampled") -> list[str]:
+    """Default: every split but ``train``; with official candidates, the splits that have them."""
     if requested:
         for split in requested:
             dataset.split(split)
         return list(requested)
-    return [s for s in dataset.splits if s != "train"]
+    splits = [s for s in dataset.splits if s != "train"]
+    if strategy == "official":
+        splits = [s for s in splits if dataset.splits[s] and OFFICIAL_KEY in dataset.splits[s][0].meta]
+        if not splits:
+            raise BenchmarkError(
+                f"dataset {dataset.name!r} has no split with official candidate sets (task-2 files); "
+                "use --candidates sampled"
+            )
+    return splits
 
 
 def checkpoint_key(selector: Selector, dataset: Dataset, seed: int) -> str:
@@ -171,7 +179,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     if cfg.overwrite and out.exists():
         shutil.rmtree(out)
     dataset = load_dataset(cfg.dataset, cfg.data_dir, cfg.data_files)
-    splits = evaluation_splits(dataset, cfg.splits)
+    splits = evaluation_splits(dataset, cfg.splits, cfg.candidates)
     pool = list(dataset.stickers)
     manifests = {
         split: build_manifest(split, dataset.split(split), pool, cfg.candidates, cfg.num_candidates, cfg.seed)

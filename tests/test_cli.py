@@ -98,8 +98,9 @@ def test_same_command_twice_gives_identical_fingerprints_and_numbers(mini_mod_di
 
 def test_official_candidates_are_used_when_asked(mini_mod_dir, tmp_path):
     out = tmp_path / "run"
-    proc = cli(*_run_args(mini_mod_dir, out, "--models", "random", "--candidates", "official", "--splits", "test_easy"))
+    proc = cli(*_run_args(mini_mod_dir, out, "--models", "random", "--candidates", "official"))
     assert proc.returncode == 0, proc.stderr
+    assert list(json.loads((out / "results.json").read_text())["candidates"]) == ["test_easy"]
     task2 = json.loads((mini_mod_dir / "test_easy_task2.json").read_text())
     rows = [json.loads(x) for x in (out / "candidates" / "test_easy.jsonl").read_text().splitlines()]
     assert [r["candidates"] for r in rows] == [[str(int(c)) for c in item["candidate"]["set"]] for item in task2]
