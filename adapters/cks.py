@@ -38,7 +38,10 @@ Ablations (each removes exactly one part):
 Training negatives: for each dialogue one sticker whose emotion differs from the gold's (a
 sticker's emotion is the majority emotion of the training samples where it is the gold;
 the gold's emotion is the sample's label when present), drawn per epoch; the matching head sees
-its CLIP feature v_n directly (§4.3).
+its CLIP feature v_n directly (§4.3). Because the positive always arrives as the fused v and
+the paper's negative always as the raw v_n, the matching head could separate them by origin
+alone; so each dialogue also gets a second matching negative, the fused v of another gold in
+the batch with a different emotion (``CKSConfig.fused_negatives``; see ``CKS.losses``).
 """
 
 from __future__ import annotations
@@ -81,19 +84,25 @@ class Preset:
     dialogue_tokens: int
     ocr_tokens: int
     comet_new_tokens: int
+    dropout: float
     train: RecipeDefaults
 
 
 PRESETS = {
     "paper": Preset(width=512, layers=12, heads=8, lstm_hidden=300, max_turns=32, utterance_tokens=64,
-                    dialogue_tokens=256, ocr_tokens=16, comet_new_tokens=12,
+                    dialogue_tokens=256, ocr_tokens=16, comet_new_tokens=12, dropout=0.1,
                     train=RecipeDefaults(epochs=50, batch_size=64, lr=1e-5, weight_decay=3e-4)),
     "tiny": Preset(width=64, layers=2, heads=4, lstm_hidden=32, max_turns=8, utterance_tokens=24,
-                   dialogue_tokens=64, ocr_tokens=8, comet_new_tokens=4,
+                   dialogue_tokens=48, ocr_tokens=8, comet_new_tokens=4, dropout=0.0,
                    train=RecipeDefaults(epochs=4, batch_size=32, lr=1e-3, weight_decay=3e-4)),
 }
 TINY_DIM = 32  # BERT and CLIP widths must match for VKD (eq. 8)
 TINY_IMAGE = 32
+TINY_INIT = 0.3
+"""Init std of the tiny text models. At the usual 0.02 a random 1-layer encoder's first-token
+state is the same vector for every utterance (mean pairwise cosine 1.000 on MojiChat): the
+residual stream carries only the [CLS] embedding, so r_i, the Ekman dictionary and the
+knowledge vectors would all be constants at the start. At 0.3 it is 0.73."""
 
 
 # ---------------------------------------------------------------------------- backbones
@@ -121,7 +130,8 @@ def write_tiny_backbones(data: Dataset, out: Path, seed: int) -> Path:
     tok = train_tiny_tokenizer(dataset_texts(data, "train") + list(EKMAN_EMOTIONS) + list(RELATIONS),
                                max_length=64, extra_special_tokens=[*SPEAKERS, GEN])
     text = dict(vocab_size=len(tok), hidden_size=TINY_DIM, num_hidden_layers=1, num_attention_heads=2,
-                intermediate_size=64, max_position_embeddings=130, pad_token_id=tok.pad_token_id)
+                intermediate_size=64, max_position_embeddings=130, pad_token_id=tok.pad_token_id,
+                initializer_range=TINY_INIT)
     builders = {
         "roberta": lambda: RobertaModel(RobertaConfig(**text), add_pooling_layer=False),
         "bert": lambda: BertModel(BertConfig(**text), add_pooling_layer=False),
@@ -131,7 +141,7 @@ def write_tiny_backbones(data: Dataset, out: Path, seed: int) -> Path:
             vocab_size=len(tok), d_model=TINY_DIM, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
             decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=130,
             pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id,
-            decoder_start_token_id=tok.sep_token_id, forced_eos_token_id=None)),
+            decoder_start_token_id=tok.sep_token_id, forced_eos_token_id=None, init_std=TINY_INIT)),
     }
     for i, (role, make) in enumerate(builders.items()):
         with torch.random.fork_rng():
@@ -156,7 +166,7 @@ def tiny_backbones(data: Dataset, cache_dir: Path, seed: int) -> Path:
     import shutil
     import tempfile
 
-    path = Path(cache_dir) / "cks-tiny" / f"{data.fingerprint[:20]}-seed{seed}"
+    path = Path(cache_dir) / "cks-tiny" / f"{data.fingerprint[:20]}-seed{seed}-init{TINY_INIT}"
     if all((path / role / "config.json").is_file() for role in ROLES):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -230,7 +240,7 @@ class CKSSelector(TorchSelector):
         flags = {k: v for k, v in self.switches.items() if k.startswith("use_")}
         p = self.preset
         return CKSConfig(num_emotions=self.ctx.num_emotions, width=p.width, layers=p.layers, heads=p.heads,
-                         lstm_hidden=p.lstm_hidden, weights=weights, **flags)
+                         lstm_hidden=p.lstm_hidden, dropout=p.dropout, weights=weights, **flags)
 
     def config(self) -> dict[str, Any]:
         cfg = asdict(self.model_config())

@@ -102,7 +102,7 @@ class _CountingOcr:
 
     def read(self, image) -> str:
         self.reads += 1
-        return "so happy"
+        return "love it"
 
 
 def test_ocr_runs_once_per_sticker_across_runs(mini_dataset, tmp_path, monkeypatch):
@@ -117,7 +117,7 @@ def test_ocr_runs_once_per_sticker_across_runs(mini_dataset, tmp_path, monkeypat
     assert [e.reads for e in engines] == [len(mini_dataset.stickers), 0]
     sticker = next(iter(mini_dataset.stickers))
     ids, mask = sel._ocr[sticker]
-    assert sel.bert_tok.decode(ids[mask.bool()], skip_special_tokens=True) == "so happy"
+    assert sel.bert_tok.decode(ids[mask.bool()], skip_special_tokens=True) == "love it"
     no_ocr = build_selector("cks-no-ocr", _ctx(mini_dataset, cache_dir=tmp_path, ocr="rapidocr"))
     assert no_ocr.ocr_engine == "none"
 

@@ -55,9 +55,10 @@ def band_pass(height: int, width: int, r_high: float = 0.7, r_low: float = 0.005
 def style_randomise(images: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
     """Eq. 10: Ĩ = F⁻¹(Gus(H·F(I)) + (1 − H)·F(I)), with Gus(x) = x·(1 + N(0, 1)).
 
-    ``noise`` is the N(0, 1) draw, the same shape as ``images`` (one independent draw per
-    spectrum coefficient and channel, the literal reading of Gus); ``None`` means no noise, in
-    which case Ĩ = I up to rounding. Only coefficients where H ≠ 0 can change.
+    ``noise`` is the N(0, 1) draw, broadcastable to ``images`` (the extractor draws one per
+    image and channel, see :meth:`models.cks.ive.InterventionalVisualExtractor.augment`);
+    ``None`` means no noise, in which case Ĩ = I up to rounding. Only coefficients where
+    H ≠ 0 can change.
     """
     spectrum = dct2(images)
     band = mask * spectrum

@@ -101,9 +101,18 @@ class InterventionalVisualExtractor(nn.Module):
         return self.vision(pixel_values=pixel_values).pooler_output
 
     def augment(self, pixel_values: torch.Tensor, randomise: bool) -> torch.Tensor:
-        """Ĩ of eq. 10; without randomisation (inference) Gus is the identity in expectation."""
+        """Ĩ of eq. 10; without randomisation (inference) Gus is the identity in expectation.
+
+        One N(0, 1) draw per image and colour channel, shared by the whole band: a style
+        change (the band's amplitude per channel) that keeps the content's spatial pattern.
+        With the paper's thresholds the band covers nearly the whole spectrum, and an
+        independent draw per coefficient turned every training image into noise (measured:
+        the contrastive loss could not fit even one fixed batch); the paper does not say at
+        which granularity N(0, 1) is drawn.
+        """
         mask = band_pass(*pixel_values.shape[-2:], self.r_high, self.r_low, pixel_values.dtype, pixel_values.device)
-        noise = torch.randn_like(pixel_values) if randomise else None
+        noise = torch.randn(*pixel_values.shape[:-2], 1, 1, dtype=pixel_values.dtype,
+                            device=pixel_values.device) if randomise else None
         return style_randomise(pixel_values, mask, noise)
 
     def forward(self, pixel_values: torch.Tensor) -> VisualFeatures:
