@@ -257,7 +257,10 @@ def load_mod(root: Path, name: str = "mod", files: Mapping[str, Path] | None = N
     for split in ("train", "validation"):
         if split in paths:
             splits[split] = parser.dialogues(paths[split], split)
-    test_splits = sorted({role.split(".")[0] for role in paths if role.startswith("test_")})
+    test_splits = sorted(
+        {role.split(".")[0] for role in paths if role.startswith("test_")},
+        key=lambda s: (s not in ("test_easy", "test_hard"), s),  # MOD's two first, as in its papers
+    )
     for split in test_splits:
         if f"{split}.task2" not in paths:
             raise DataError(f"{root}: {paths[split + '.task3'].name} has no matching {split} task-2 file")
