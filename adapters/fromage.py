@@ -132,11 +132,9 @@ class FromageSelector(TorchSelector):
     def _dialogue_texts(self, data: Dataset, tokenize, vocab) -> list[list[int]]:
         """Every training context as the LM will read it (no stickers, no [RET]), deduplicated."""
         seen: dict[tuple[int, ...], None] = {}
-        rows = {sid: 0 for sid in data.stickers}
         for s in data.split("train"):
-            turns, _ = context_turns(s.context, s.speaker, rows)
-            text_only = [replace(t, sticker=None) for t in turns]
-            seen.setdefault(build_example(text_only, tokenize, vocab, max_len=TINY["positions"]).input_ids, None)
+            turns, _ = context_turns(s.context, s.speaker, None)
+            seen.setdefault(build_example(turns, tokenize, vocab, max_len=TINY["positions"]).input_ids, None)
         return [list(k) for k in seen]
 
     def tiny_backbone(self, data: Dataset) -> Path:

@@ -9,9 +9,14 @@ from benchmark.types import Utterance
 from models.dialogue import Turn, speaker_slots
 
 
-def context_turns(context: Sequence[Utterance], speaker: str, rows: Mapping[str, int]) -> tuple[list[Turn], int]:
-    """Every turn with its speaker slot and sticker row, and the slot of the sticker's sender."""
+def context_turns(
+    context: Sequence[Utterance], speaker: str, rows: Mapping[str, int] | None
+) -> tuple[list[Turn], int]:
+    """Every turn with its speaker slot and sticker row (``rows=None``: text only), and the
+    slot of the sticker's sender."""
     slots = speaker_slots([u.speaker for u in context] + [speaker])
+    if rows is None:
+        return [Turn(slot, u.text) for u, slot in zip(context, slots)], slots[-1]
     turns = []
     for u, slot in zip(context, slots):
         if u.sticker_id is not None and u.sticker_id not in rows:

@@ -172,16 +172,15 @@ class FromageBatch:
 
 def collate(examples: Sequence[FromageExample], pad_id: int) -> FromageBatch:
     width = max(len(e.input_ids) for e in examples)
-    slots = [(b, p, row, k) for b, e in enumerate(examples) for p, row, k in e.image_slots]
-    cols = list(zip(*slots)) if slots else [(), (), (), ()]
-    as_long = [torch.tensor(list(c), dtype=torch.long) for c in cols]
+    slots = torch.tensor([(b, *slot) for b, e in enumerate(examples) for slot in e.image_slots],
+                         dtype=torch.long).view(-1, 4)
     return FromageBatch(
         input_ids=torch.tensor([list(e.input_ids) + [pad_id] * (width - len(e.input_ids)) for e in examples]),
         attention_mask=torch.tensor([[1] * len(e.input_ids) + [0] * (width - len(e.input_ids)) for e in examples]),
-        image_batch=as_long[0],
-        image_position=as_long[1],
-        image_row=as_long[2],
-        image_token=as_long[3],
+        image_batch=slots[:, 0],
+        image_position=slots[:, 1],
+        image_row=slots[:, 2],
+        image_token=slots[:, 3],
         ret_positions=torch.tensor([e.ret_position for e in examples], dtype=torch.long),
     )
 

@@ -145,18 +145,16 @@ def collate(examples: Sequence[ModGptExample], pad_id: int) -> ModGptBatch:
     def pad(rows, value):
         return torch.tensor([list(r) + [value] * (width - len(r)) for r in rows], dtype=torch.long)
 
-    slots = [(b, p, row) for b, e in enumerate(examples) for p, row in e.image_slots]
-    b_idx, pos, rows = (torch.tensor(list(col), dtype=torch.long) for col in zip(*slots)) if slots else (
-        torch.zeros(0, dtype=torch.long) for _ in range(3)
-    )
+    slots = torch.tensor([(b, p, row) for b, e in enumerate(examples) for p, row in e.image_slots],
+                         dtype=torch.long).view(-1, 3)
     return ModGptBatch(
         input_ids=pad([e.input_ids for e in examples], pad_id),
         token_type_ids=pad([e.token_type_ids for e in examples], pad_id),
         attention_mask=pad([[1] * len(e.input_ids) for e in examples], 0),
         labels=pad([e.labels for e in examples], IGNORE),
-        image_batch=b_idx,
-        image_position=pos,
-        image_row=rows,
+        image_batch=slots[:, 0],
+        image_position=slots[:, 1],
+        image_row=slots[:, 2],
         tag_positions=torch.tensor([e.tag_position for e in examples], dtype=torch.long),
     )
 

@@ -85,6 +85,8 @@ def test_turns_of_a_concrete_dialogue():
     assert len(history) == 3 and response == Turn(1, "")
     turns, sender = context_turns(context, "[speaker1]", rows)
     assert sender == 1 and [t.speaker for t in turns] == [0, 1, 0, 1]
+    text_only, _ = context_turns(context, "[speaker1]", None)  # FROMAGe's LM text: no stickers
+    assert [t.sticker for t in text_only] == [None] * 4 and text_only[1].text == "so sad"
 
 
 @pytest.mark.parametrize("name", NAMES)
