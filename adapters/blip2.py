@@ -6,7 +6,8 @@ in LAVIS. Text: the dialogue context truncated from the left to 32 tokens (the l
 images: bicubic square 224 with CLIP mean/std (the processor saved with the checkpoint).
 
 Recipe (CKS paper / MODELS.md): only ``itm_head`` is fine-tuned, everything else is frozen.
-Each sample gives its gold sticker (label 1) and ``negatives`` random other stickers (label 0);
+Each sample gives its gold sticker (label 1) and ``negatives`` other stickers (label 0), drawn
+uniformly from those that are golds in the training split;
 the loss is the mean of the positive and the negatives' cross-entropy (balanced, so the head
 does not learn "always no"). Frozen submodules run in eval mode during training (no dropout noise
 in a feature extractor that never learns).
@@ -70,7 +71,9 @@ class Blip2Recipe:
         tiny = selector.ctx.preset == "tiny"
         self.negatives = TINY["negatives"] if tiny else PAPER_NEGATIVES
         self.defaults = DEFAULTS[selector.ctx.preset]
-        self.pool = sorted(data.stickers)
+        # Negatives come from stickers seen as golds in training: drawing them from every sticker
+        # would teach "held-out stickers are always wrong" and push unseen golds to the bottom.
+        self.pool = sorted({s.gold for s in data.split("train")})
         self.features = selector.vision_features(data.stickers, selector.vision_cache_dir)
         trainable = TRAINABLE[selector.ctx.preset]
         self.frozen = [m for name, m in self.module.named_children() if name not in trainable]

@@ -3,7 +3,7 @@
 Score of (dialogue, sticker): ``rank_output(pooler(ViLT([text tokens; image patches])))``.
 The transformers class computes no loss; the recipe here is ViLT's own retrieval fine-tuning
 (Kim et al., ICML 2021, §4.2): for each sample, the gold sticker and ``negatives`` stickers drawn
-uniformly from the rest, and cross-entropy over those ``1 + negatives`` scores with the gold as
+uniformly from the other stickers that are golds somewhere in the training split, and cross-entropy over those ``1 + negatives`` scores with the gold as
 the target (15 negatives for ``paper``, as in ViLT; fewer for ``tiny``). The CKS paper only says
 "image–text matching loss"; this is the matching loss ViLT was built with.
 
@@ -69,7 +69,9 @@ class ViltRecipe:
         tiny = selector.ctx.preset == "tiny"
         self.negatives = TINY["negatives"] if tiny else PAPER_NEGATIVES
         self.defaults = DEFAULTS[selector.ctx.preset]
-        self.pool = sorted(data.stickers)
+        # Negatives come from stickers seen as golds in training: drawing them from every sticker
+        # would teach "held-out stickers are always wrong" and push unseen golds to the bottom.
+        self.pool = sorted({s.gold for s in data.split("train")})
         self.pixels = encode_stickers(data.stickers, self.pool, selector.pixel_inputs, None, "", progress=False)
 
     def param_groups(self, cfg):
