@@ -183,19 +183,49 @@ def init_distributed(device: str) -> tuple[DistInfo, str]:
     return info, device
 
 
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather along dim 0 that tolerates ragged shards and sends gradients back to their rank.
+
+    Backward sums the gathered gradient over ranks (all_reduce works on every backend, gloo has no
+    reduce_scatter) and keeps this rank's rows.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        world, rank = dist.get_world_size(), dist.get_rank()
+        sizes = [torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(world)]
+        dist.all_gather(sizes, torch.tensor([x.shape[0]], dtype=torch.long, device=x.device))
+        sizes = [int(s.item()) for s in sizes]
+        padded = x.new_zeros((max(sizes), *x.shape[1:]))
+        padded[: x.shape[0]] = x
+        parts = [torch.empty_like(padded) for _ in range(world)]
+        dist.all_gather(parts, padded.contiguous())
+        ctx.start, ctx.stop = sum(sizes[:rank]), sum(sizes[: rank + 1])
+        return torch.cat([p[:n] for p, n in zip(parts, sizes)])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad[ctx.start : ctx.stop]
+
+
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     """Concatenate ``x`` from every rank along dim 0, keeping gradients (identity on one process).
 
     With it, an in-batch contrastive loss computed on every rank equals the single-process loss
-    over the global batch, and DDP's gradient averaging gives exactly its gradient.
+    over the global batch, and DDP's gradient averaging gives exactly its gradient (also when the
+    last batch splits unevenly: the trainer's micro-batch weights sum to the world size).
     """
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return x
-    from torch.distributed.nn.functional import all_gather
-
-    return torch.cat(all_gather(x), dim=0)
+    return _GatherWithGrad.apply(x)
 
 
 def _all_reduce_sum(values: dict[str, float], info: DistInfo, device: str) -> dict[str, float]:

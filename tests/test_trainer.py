@@ -135,21 +135,23 @@ def _ddp_worker(rank: int, world: int, port: int, contrastive: bool, out: str) -
                       RANK=str(rank), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     try:
-        result = train(ToyRecipe(contrastive), _data(), TrainConfig(epochs=2, amp=False), progress=False)
+        result = train(ToyRecipe(contrastive), _data(), TrainConfig(epochs=2, batch_size=9, amp=False), progress=False)
         if rank == 0:
             torch.save({"losses": torch.tensor(result.losses, dtype=torch.float64)}, out)
     finally:
         import torch.distributed as dist
 
         if dist.is_initialized():
+            dist.barrier()  # no rank tears its connections down while the other still uses them
             dist.destroy_process_group()
 
 
 @pytest.mark.parametrize("contrastive", [False, True])
 def test_two_gloo_processes_follow_the_single_process_loss_curve(tmp_path, contrastive):
-    single = train(ToyRecipe(contrastive), _data(), TrainConfig(epochs=2, amp=False), progress=False)
+    # Global batch 9 over 2 ranks: shards of 5 and 4, and a last batch of 3 (2 and 1).
+    single = train(ToyRecipe(contrastive), _data(), TrainConfig(epochs=2, batch_size=9, amp=False), progress=False)
     out = str(tmp_path / "ddp.pt")
     mp.spawn(_ddp_worker, args=(2, _free_port(), contrastive, out), nprocs=2, join=True)
     ddp = torch.load(out, weights_only=True)["losses"].numpy()
-    assert len(ddp) == len(single.losses) == 12
+    assert len(ddp) == len(single.losses) == 12  # 6 steps per epoch
     np.testing.assert_allclose(ddp, single.losses, rtol=1e-4, atol=1e-6)
