@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -125,7 +126,8 @@ class TorchSelector:
 
     def _build(self, source: str | Path) -> None:
         seed_everything(self.ctx.seed)
-        self.load_backbone(source)
+        with quiet_transformers(self.ctx.preset == "tiny"):
+            self.load_backbone(source)
         self.backbone_source = str(source)
         self.model.to(self.device)
         self.model.eval()
@@ -143,7 +145,9 @@ class TorchSelector:
                 )
             else:
                 seed_everything(self.ctx.seed)
-                self._build(self.tiny_backbone(data))
+                with quiet_transformers():
+                    backbone = self.tiny_backbone(data)
+                self._build(backbone)
         return self.model
 
     @property
@@ -253,6 +257,21 @@ class TorchSelector:
         apply_weights(selector.model, load_weights(path / WEIGHTS), path, complete=False)
         selector.model.to(selector.device)
         return selector
+
+
+@contextmanager
+def quiet_transformers(enabled: bool = True):
+    """Hide transformers' save/load progress bars: noise for a few-MB tiny model, useful for a hub download."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    if enabled:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled and was:
+            hf_logging.enable_progress_bar()
 
 
 def dialogue_text(query_context, max_turns: int | None = None) -> str:
