@@ -89,13 +89,18 @@ def evaluation_splits(dataset: Dataset, requested: list[str] | None, strategy: s
     return splits
 
 
-def checkpoint_key(selector: Selector, dataset: Dataset, seed: int) -> str:
-    """What a cached trained checkpoint depends on: selector config, data and seed."""
+_TRAINING_KNOBS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_ratio", "grad_clip", "grad_accum",
+                   "patience", "max_steps", "validation_split")
+
+
+def checkpoint_key(selector: Selector, dataset: Dataset, seed: int, train: TrainConfig) -> str:
+    """What a cached trained checkpoint depends on: selector config, training overrides, data, seed."""
     payload = json.dumps(
         {
             "name": selector.meta.name,
             "preset": selector.meta.preset,
             "config": selector.meta.config,
+            "train": {k: getattr(train, k) for k in _TRAINING_KNOBS},
             "dataset": dataset.fingerprint,
             "seed": seed,
         },
@@ -131,7 +136,7 @@ def obtain_selector(name: str, preset: str, dataset: Dataset, cfg: RunConfig, de
         if not Path(explicit).exists():
             raise BenchmarkError(f"--checkpoint {name}={explicit}: no such file or directory")
         return PreparedSelector(type(selector).load(Path(explicit), ctx), Path(explicit), None)
-    cached = cache_root() / "checkpoints" / f"{name}-{preset}-{checkpoint_key(selector, dataset, cfg.seed)}"
+    cached = cache_root() / "checkpoints" / f"{name}-{preset}-{checkpoint_key(selector, dataset, cfg.seed, cfg.train)}"
     if cached.is_dir():
         log.info("%s: reusing trained checkpoint %s", name, cached)
         return PreparedSelector(type(selector).load(cached, ctx), cached, None)

@@ -224,3 +224,12 @@ def test_trained_checkpoints_are_cached_and_reused(mini_mod_dir, tmp_path):
     explicit = cli(*_run_args(mini_mod_dir, tmp_path / "d", "--models", "popularity", "--no-train", "--seed", "3",
                               "--checkpoint", f"popularity={ra['checkpoint']['path']}"))
     assert explicit.returncode == 0, explicit.stderr
+
+
+def test_training_overrides_key_the_cached_checkpoint(mini_mod_dir, tmp_path):
+    a = cli(*_run_args(mini_mod_dir, tmp_path / "a", "--models", "popularity"))
+    b = cli(*_run_args(mini_mod_dir, tmp_path / "b", "--models", "popularity", "--epochs", "7"))
+    assert a.returncode == b.returncode == 0
+    ra, rb = (json.loads((tmp_path / o / "results.json").read_text())["models"]["popularity"] for o in "ab")
+    assert ra["checkpoint"]["path"] != rb["checkpoint"]["path"]
+    assert rb["train_seconds"] is not None
