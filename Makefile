@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest benchmarks --benchmark-only $(ARGS)
+	$(BIN)/python benchmarks/bench_throughput.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
