@@ -33,6 +33,9 @@ SELECTORS = [
     "clip",
     "vilt",
     "blip2",
+    "mod-gpt",
+    "mmbert",
+    "fromage",
 ]
 
 
