@@ -174,6 +174,12 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_knowledge_build(args: argparse.Namespace) -> int:
+    from benchmark.knowledge import cmd_knowledge_build as build
+
+    return build(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmark",
@@ -237,12 +243,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how often bias words co-occur with their emotion's stickers in training (default 0.9)")
     b.set_defaults(func=cmd_data_build)
 
-    try:
-        from benchmark.knowledge import add_knowledge_parser
-    except ImportError:
-        pass
-    else:
-        add_knowledge_parser(sub)
+    p = sub.add_parser("knowledge", help="precompute CKS's COMET commonsense knowledge")
+    knowledge_sub = p.add_subparsers(dest="knowledge_command", required=True)
+    b = knowledge_sub.add_parser("build", help="generate COMET knowledge for every utterance of a dataset "
+                                               "(cached; a second build generates nothing)")
+    b.add_argument("--dataset", default="mojichat", choices=["mojichat", "mod"], help="dataset (default mojichat)")
+    b.add_argument("--data-dir", type=Path, help="dataset directory in the MOD layout")
+    b.add_argument("--preset", choices=["tiny", "paper"],
+                   help="tiny (a tiny random BART) or paper (COMET-BART; default paper on mod, tiny otherwise)")
+    b.add_argument("--seed", type=int, default=0, help="the run's seed (tiny: which random COMET; default 0)")
+    b.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda when available)")
+    b.add_argument("--option", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help="e.g. comet_model=/path/to/comet-atomic-2020-bart (a local directory or hub id)")
+    b.set_defaults(func=cmd_knowledge_build)
     return parser
 
 

@@ -129,22 +129,3 @@ def cmd_knowledge_build(args: argparse.Namespace) -> int:
     made, total, folder = build_knowledge(dataset, preset, cache_root(), options, resolve_device(args.device), args.seed)
     print(f"knowledge: generated {made} vectors, {total} cached in {folder}")
     return 0
-
-
-def add_knowledge_parser(subparsers) -> None:
-    """``python -m benchmark knowledge build [--dataset D] [--data-dir DIR] [--preset P]``."""
-    from benchmark.cli import _key_value
-
-    p = subparsers.add_parser("knowledge", help="precompute CKS's COMET commonsense knowledge")
-    sub = p.add_subparsers(dest="knowledge_command", required=True)
-    b = sub.add_parser("build", help="generate COMET knowledge for every utterance of a dataset (cached; "
-                                     "a second build generates nothing)")
-    b.add_argument("--dataset", default="mojichat", choices=["mojichat", "mod"], help="dataset (default mojichat)")
-    b.add_argument("--data-dir", type=Path, help="dataset directory in the MOD layout")
-    b.add_argument("--preset", choices=["tiny", "paper"],
-                   help="tiny (a tiny random BART) or paper (COMET-BART; default paper on mod, tiny otherwise)")
-    b.add_argument("--seed", type=int, default=0, help="the run's seed (tiny: which random COMET; default 0)")
-    b.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda when available)")
-    b.add_argument("--option", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
-                   help="e.g. comet_model=/path/to/comet-atomic-2020-bart (a local directory or hub id)")
-    b.set_defaults(func=cmd_knowledge_build)

@@ -191,7 +191,7 @@ def test_list_prints_one_selector_a_line_name_first():
     assert {"random", "popularity", "cks", "cks-no-ocr", "mmbert"} <= set(names)
 
 
-@pytest.mark.parametrize("command", ["run", "list", "leaderboard", "train", "data"])
+@pytest.mark.parametrize("command", ["run", "list", "leaderboard", "train", "data", "knowledge"])
 def test_every_command_has_help(command):
     proc = cli(command, "--help")
     assert proc.returncode == 0 and "usage:" in proc.stdout
