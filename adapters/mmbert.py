@@ -50,7 +50,7 @@ from models.mmbert import (
 )
 
 CLIP_ID = "openai/clip-vit-base-patch32"
-TINY = {"hidden": 64, "layers": 2, "heads": 4, "positions": 128, "vocab": 1000}
+TINY = {"hidden": 32, "layers": 2, "heads": 2, "positions": 64, "vocab": 1000}  # 4 passes per example: kept small
 SCORE_CHUNK = 256  # sequences per forward pass when scoring B queries × N candidates
 
 
@@ -59,7 +59,7 @@ class MmbertRecipe:
         self.selector = selector
         self.module = selector.model
         self.defaults = (
-            RecipeDefaults(epochs=2, batch_size=64, lr=1e-3, weight_decay=0.2)
+            RecipeDefaults(epochs=1, batch_size=32, lr=2e-3, weight_decay=0.2)
             if selector.ctx.preset == "tiny"
             else RecipeDefaults(epochs=5, batch_size=32, lr=9e-6, weight_decay=0.2)
         )
