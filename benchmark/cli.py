@@ -166,9 +166,10 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     if args.name != "mojichat":
         raise BenchmarkError(f"only mojichat can be built; {args.name!r} must be obtained from its authors")
     from benchmark.datasets import cache_root
-    from benchmark.datasets.mojichat import GENERATOR_VERSION, build_mojichat
+    from benchmark.datasets.mojichat import build_mojichat
+    from benchmark.datasets.mojichat.build import mojichat_dir
 
-    out = args.out or cache_root() / "datasets" / f"mojichat-{GENERATOR_VERSION}-seed{args.seed}-bias{args.bias_strength}"
+    out = args.out or mojichat_dir(cache_root() / "datasets", args.seed, args.bias_strength)
     path = build_mojichat(Path(out), seed=args.seed, bias_strength=args.bias_strength)
     print(f"mojichat written to {path}")
     return 0

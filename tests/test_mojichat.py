@@ -238,7 +238,8 @@ def test_ensure_builds_once_into_a_versioned_directory(tmp_path, monkeypatch):
     monkeypatch.setattr(build_module, "build_mojichat", fake_build)
     first = ensure_mojichat(tmp_path, seed=3, bias_strength=0.7)
     second = ensure_mojichat(tmp_path, seed=3, bias_strength=0.7)
-    assert first == second == tmp_path / f"mojichat-{GENERATOR_VERSION}-seed3-bias0.7"
+    assert first == second == build_module.mojichat_dir(tmp_path, 3, 0.7)
+    assert first.name.startswith(f"mojichat-{GENERATOR_VERSION}-") and first.name.endswith("-seed3-bias0.7")
     assert len(calls) == 1
 
 

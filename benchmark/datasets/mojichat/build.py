@@ -7,6 +7,7 @@ the size of one split does not reshuffle another.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -143,8 +144,17 @@ def build_mojichat(
     return out_dir
 
 
+def generator_fingerprint() -> str:
+    """A hash of the generator's own source: an edited generator never reuses a stale cached build."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def mojichat_dir(cache_root: Path, seed: int = 0, bias_strength: float = 0.9) -> Path:
-    return Path(cache_root) / f"mojichat-{GENERATOR_VERSION}-seed{seed}-bias{bias_strength}"
+    """Cache key: generator version and source hash, seed, bias strength."""
+    return Path(cache_root) / f"mojichat-{GENERATOR_VERSION}-{generator_fingerprint()}-seed{seed}-bias{bias_strength}"
 
 
 def ensure_mojichat(cache_root: Path, seed: int = 0, bias_strength: float = 0.9) -> Path:
