@@ -35,6 +35,7 @@ parameters; ``backbone/`` holds the ``save_pretrained`` starting point for ``tin
 from __future__ import annotations
 
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -61,7 +62,7 @@ VALIDATION_SAMPLES = 256  # early stopping needs a signal, not the full split
 VALIDATION_CANDIDATES = 10
 
 
-class TorchSelector:
+class TorchSelector(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     reference: ClassVar[str] = ""
@@ -98,20 +99,25 @@ class TorchSelector:
         """Everything besides preset and backbone that changes scores (keys cached checkpoints)."""
         return {}
 
+    @abstractmethod
     def tiny_backbone(self, data: Dataset) -> Path:
-        raise NotImplementedError
+        """Build the random-init small backbone, ``save_pretrained`` it, and return its directory."""
 
+    @abstractmethod
     def load_backbone(self, source: str | Path) -> None:
-        raise NotImplementedError
+        """``from_pretrained(source)`` (hub id or directory); set ``self.model`` and freeze what never trains."""
 
+    @abstractmethod
     def recipe(self, data: Dataset) -> Recipe:
-        raise NotImplementedError
+        """What the shared trainer learns: loss, negatives, parameter groups, defaults."""
 
+    @abstractmethod
     def encode(self, stickers: StickerStore) -> None:
-        raise NotImplementedError
+        """Per-sticker work for ``prepare``, through :func:`benchmark.features.encode_stickers`."""
 
+    @abstractmethod
     def score_queries(self, queries: Sequence[Query]) -> ScoreBatch:
-        raise NotImplementedError
+        """Scores (and emotion logits) for a batch; runs under ``torch.inference_mode()`` in eval mode."""
 
     # ------------------------------------------------------------------ building
 
@@ -288,3 +294,26 @@ def last_utterance(query_context) -> str:
         if u.text:
             return u.text
     return ""
+
+
+def training_golds(data: Dataset) -> list[str]:
+    """Stickers that are a gold somewhere in ``train``: the pool matching negatives come from.
+
+    Drawing negatives from every sticker would teach a matcher that stickers held out of training
+    are always wrong, and push unseen golds (``test_hard``) to the bottom.
+    """
+    return sorted({s.gold for s in data.split("train")})
+
+
+def gold_and_negative_batches(data: Dataset, split: str, batch_size: int, rng, pool: Sequence[str], negatives: int):
+    """Shuffled batches of ``(dialogue text, [gold, negative, ...])`` for cross-encoder matching losses."""
+    samples = data.split(split)
+    order = rng.permutation(len(samples))
+    k = min(negatives, len(pool) - 1)
+    for start in range(0, len(order), batch_size):
+        batch = []
+        for i in order[start : start + batch_size]:
+            s = samples[i]
+            others = [p for p in pool if p != s.gold]
+            batch.append((dialogue_text(s.context), [s.gold, *(others[j] for j in rng.choice(len(others), size=k, replace=False))]))
+        yield batch
