@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adapters.base import TorchSelector, dialogue_text
+from adapters.base import TorchSelector, dialogue_text, gold_and_negative_batches, training_golds
 from benchmark.errors import SelectorError
 from benchmark.features import encode_stickers, module_fingerprint
 from benchmark.selector import SelectorContext
@@ -71,9 +71,7 @@ class Blip2Recipe:
         tiny = selector.ctx.preset == "tiny"
         self.negatives = TINY["negatives"] if tiny else PAPER_NEGATIVES
         self.defaults = DEFAULTS[selector.ctx.preset]
-        # Negatives come from stickers seen as golds in training: drawing them from every sticker
-        # would teach "held-out stickers are always wrong" and push unseen golds to the bottom.
-        self.pool = sorted({s.gold for s in data.split("train")})
+        self.pool = training_golds(data)
         self.features = selector.vision_features(data.stickers, selector.vision_cache_dir)
         trainable = TRAINABLE[selector.ctx.preset]
         self.frozen = [m for name, m in self.module.named_children() if name not in trainable]
@@ -82,16 +80,7 @@ class Blip2Recipe:
         return [{"params": [p for p in self.module.parameters() if p.requires_grad]}]
 
     def batches(self, data, split, batch_size, rng, epoch):
-        samples = data.split(split)
-        order = rng.permutation(len(samples))
-        k = min(self.negatives, len(self.pool) - 1)
-        for start in range(0, len(order), batch_size):
-            batch = []
-            for i in order[start : start + batch_size]:
-                s = samples[i]
-                others = [p for p in self.pool if p != s.gold]
-                batch.append((dialogue_text(s.context), [s.gold, *(others[j] for j in rng.choice(len(others), k, replace=False))]))
-            yield batch
+        return gold_and_negative_batches(data, split, batch_size, rng, self.pool, self.negatives)
 
     def loss(self, examples):
         for m in self.frozen:

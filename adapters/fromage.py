@@ -32,7 +32,6 @@ Presets — what each one saw, exactly:
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -42,7 +41,7 @@ import torch
 
 from adapters.base import TorchSelector
 from adapters.sticker_table import StickerTable
-from adapters.tiny_clip import sticker_description, tiny_clip_dir
+from adapters.tiny_clip import add_tiny_clip, sticker_description
 from adapters.turns import context_turns
 from benchmark.errors import SelectorError
 from benchmark.features import module_fingerprint
@@ -157,7 +156,7 @@ class FromageSelector(TorchSelector):
               TrainConfig(seed=self.ctx.seed, device=self.device, validation_split=None, patience=None), progress=False)
         lm.to("cpu").save_pretrained(out / "lm")
         tok.save_pretrained(out / "lm")
-        shutil.copytree(tiny_clip_dir(data, self.ctx.cache_dir, self.ctx.seed, self.device), out / "clip")
+        add_tiny_clip(out, data, self.ctx, self.device)
         return out
 
     def load_backbone(self, source) -> None:

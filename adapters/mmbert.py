@@ -26,7 +26,6 @@ description-pretrained tiny CLIP (:mod:`adapters.tiny_clip`).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,9 +33,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from adapters.base import TorchSelector
+from adapters.base import TorchSelector, training_golds
 from adapters.sticker_table import StickerTable
-from adapters.tiny_clip import tiny_clip_dir
+from adapters.tiny_clip import add_tiny_clip, lm_and_clip_sources, paper_clip
 from adapters.turns import context_turns
 from benchmark.errors import SelectorError
 from benchmark.features import module_fingerprint
@@ -49,7 +48,6 @@ from models.mmbert import (
     MAX_CONTEXT, MMBert, MmbertVocab, assemble, collate, context_ids, load_bert, ocr_slots, training_batch,
 )
 
-CLIP_ID = "openai/clip-vit-base-patch32"
 TINY = {"hidden": 32, "layers": 2, "heads": 2, "positions": 64, "vocab": 1000}  # 4 passes per example: kept small
 SCORE_CHUNK = 256  # sequences per forward pass when scoring B queries × N candidates
 
@@ -64,7 +62,7 @@ class MmbertRecipe:
             else RecipeDefaults(epochs=5, batch_size=32, lr=9e-6, weight_decay=0.2)
         )
         selector.encode(data.stickers)
-        self.seen = sorted({s.gold for s in data.split("train")})
+        self.seen = training_golds(data)
         if len(self.seen) < 2:
             raise SelectorError("mmbert: training needs at least two distinct gold stickers for negatives")
         self.generator = torch.Generator().manual_seed(selector.ctx.seed)
@@ -111,7 +109,7 @@ class MmbertSelector(TorchSelector):
     supports_emotion = True
 
     def config(self):
-        out = {"clip": str(self.ctx.options.get("mmbert_clip", CLIP_ID)) if self.ctx.preset == "paper" else "tiny",
+        out = {"clip": str(paper_clip(self.ctx, self.name)) if self.ctx.preset == "paper" else "tiny",
                "ocr": self.ocr_name, "max_context": MAX_CONTEXT if self.ctx.preset == "paper" else TINY["positions"] - 16}
         return {**out, "tiny": TINY} if self.ctx.preset == "tiny" else out
 
@@ -139,13 +137,11 @@ class MmbertSelector(TorchSelector):
                             max_position_embeddings=TINY["positions"], num_labels=2, pad_token_id=tok.pad_token_id)
         BertForSequenceClassification(config).save_pretrained(out / "lm")
         tok.save_pretrained(out / "lm")
-        shutil.copytree(tiny_clip_dir(data, self.ctx.cache_dir, self.ctx.seed, self.device), out / "clip")
+        add_tiny_clip(out, data, self.ctx, self.device)
         return out
 
     def load_backbone(self, source) -> None:
-        tiny = Path(str(source)) / "lm"
-        lm_source, clip_source = (tiny, tiny.parent / "clip") if tiny.is_dir() else (
-            source, self.ctx.options.get("mmbert_clip", CLIP_ID))
+        lm_source, clip_source = lm_and_clip_sources(source, self.ctx, self.name)
         self.tokenizer, bert = load_bert(lm_source)
         self.vocab = MmbertVocab.from_tokenizer(self.tokenizer)
         # context + [SEP] + 11 OCR slots + image + [SEP] must fit the position embeddings

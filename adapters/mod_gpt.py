@@ -22,7 +22,6 @@ description-pretrained tiny CLIP (:mod:`adapters.tiny_clip`).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from torch import nn
 
 from adapters.base import TorchSelector
 from adapters.sticker_table import StickerTable
-from adapters.tiny_clip import tiny_clip_dir
+from adapters.tiny_clip import add_tiny_clip, lm_and_clip_sources, paper_clip
 from adapters.turns import history_and_response
 from benchmark.features import module_fingerprint
 from benchmark.selector import SelectorContext
@@ -42,7 +41,6 @@ from benchmark.types import Dataset, Query, Sample, ScoreBatch, StickerStore
 from models.clip_features import ClipImageFeatures
 from models.mod_gpt import MAX_LEN, ModGPT, ModGptExample, ModGptVocab, build_example, collate, load_gpt2
 
-CLIP_ID = "openai/clip-vit-base-patch32"
 TINY = {"embd": 48, "layers": 2, "heads": 4, "positions": 64, "vocab": 1000}  # ~2 min on 2 CPU cores
 
 
@@ -100,7 +98,7 @@ class ModGptSelector(TorchSelector):
     supports_emotion = True
 
     def config(self):
-        clip = self.ctx.options.get("mod_gpt_clip", CLIP_ID) if self.ctx.preset == "paper" else "tiny"
+        clip = paper_clip(self.ctx, self.name) if self.ctx.preset == "paper" else "tiny"
         out = {"clip": str(clip), "max_len": MAX_LEN if self.ctx.preset == "paper" else TINY["positions"],
                "emotion_head": "added on h[TAG]"}
         return {**out, "tiny": TINY} if self.ctx.preset == "tiny" else out
@@ -114,13 +112,11 @@ class ModGptSelector(TorchSelector):
                             n_positions=TINY["positions"], bos_token_id=None, eos_token_id=None)
         GPT2LMHeadModel(config).save_pretrained(out / "lm")
         tok.save_pretrained(out / "lm")
-        shutil.copytree(tiny_clip_dir(data, self.ctx.cache_dir, self.ctx.seed, self.device), out / "clip")
+        add_tiny_clip(out, data, self.ctx, self.device)
         return out
 
     def load_backbone(self, source) -> None:
-        tiny = Path(str(source)) / "lm"
-        lm_source, clip_source = (tiny, tiny.parent / "clip") if tiny.is_dir() else (
-            source, self.ctx.options.get("mod_gpt_clip", CLIP_ID))
+        lm_source, clip_source = lm_and_clip_sources(source, self.ctx, self.name)
         self.tokenizer, lm = load_gpt2(lm_source)
         self.vocab = ModGptVocab.from_tokenizer(self.tokenizer)
         self.max_len = min(MAX_LEN, lm.config.n_positions)

@@ -116,3 +116,24 @@ def tiny_clip_dir(data: Dataset, cache_dir: Path, seed: int = 0, device: str = "
     except OSError:  # another process built it first
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+PAPER_CLIP = "openai/clip-vit-base-patch32"
+
+
+def paper_clip(ctx, selector_name: str) -> str:
+    """The CLIP whose image features a ``paper`` preset uses: ``--option <name>_clip=PATH`` or ViT-B/32."""
+    return str(ctx.options.get(f"{selector_name.replace('-', '_')}_clip", PAPER_CLIP))
+
+
+def add_tiny_clip(out: Path, data: Dataset, ctx, device: str) -> None:
+    """Put the shared tiny CLIP beside a tiny language model in backbone directory ``out``."""
+    shutil.copytree(tiny_clip_dir(data, ctx.cache_dir, ctx.seed, device), Path(out) / "clip")
+
+
+def lm_and_clip_sources(source, ctx, selector_name: str) -> tuple:
+    """A tiny backbone directory holds ``lm/`` and ``clip/``; a ``paper`` source is an LM id or path."""
+    tiny = Path(str(source)) / "lm"
+    if tiny.is_dir():
+        return tiny, tiny.parent / "clip"
+    return source, paper_clip(ctx, selector_name)
