@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run directory (default: runs/<dataset>-<candidates><N>-seed<seed>); re-running resumes it")
     g.add_argument("--batch-size", type=int, default=32, help="queries per scoring batch (default 32)")
     g.add_argument("--overwrite", action="store_true", help="delete the run directory first instead of resuming")
-    g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    g.add_argument("--no-progress", action="store_true", help="hide the per-split scoring progress bars (training and encoding keep theirs)")
     _add_selector_args(p)
     g = p.add_argument_group("checkpoints")
     g.add_argument("--checkpoint", type=_key_value, action="append", default=[], metavar="NAME=PATH",
