@@ -46,11 +46,21 @@ TINY = {"hidden": 48, "layers": 2, "heads": 4, "image_size": 32, "patch": 8, "pr
 
 def contrastive_loss(text: torch.Tensor, image: torch.Tensor, ids: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
     """Symmetric InfoNCE over normalised embeddings; rows with the same sticker id share credit."""
+    return multi_positive_contrastive_loss(text, image, ids[:, None] == ids[None, :], logit_scale)
+
+
+def multi_positive_contrastive_loss(text: torch.Tensor, image: torch.Tensor, positive: torch.Tensor,
+                                    logit_scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE where ``positive[i, j]`` says text ``i`` fits image ``j`` (the diagonal must).
+
+    Each direction's target spreads evenly over the row's positives.
+    """
     scale = logit_scale.clamp(0, math.log(100)).exp()
     logits = scale * F.normalize(text, dim=-1) @ F.normalize(image, dim=-1).t()
-    same = (ids[:, None] == ids[None, :]).float()
-    targets = same / same.sum(dim=1, keepdim=True)
-    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
+    positive = positive.float()
+    text_to_image = F.cross_entropy(logits, positive / positive.sum(dim=1, keepdim=True))
+    image_to_text = F.cross_entropy(logits.t(), positive.t() / positive.t().sum(dim=1, keepdim=True))
+    return (text_to_image + image_to_text) / 2
 
 
 DEFAULTS = {  # the paper: batch 64, AdamW + cosine; lr and epochs are not given, these are CLIP fine-tuning norms

@@ -41,7 +41,7 @@ import torch
 
 from adapters.base import TorchSelector
 from adapters.sticker_table import StickerTable
-from adapters.tiny_clip import add_tiny_clip, sticker_description
+from adapters.tiny_clip import add_tiny_clip, sticker_description, tiny_clip_config
 from adapters.turns import context_turns
 from benchmark.errors import SelectorError
 from benchmark.features import module_fingerprint
@@ -123,7 +123,7 @@ class FromageSelector(TorchSelector):
 
     def config(self):
         if self.ctx.preset == "tiny":
-            return {"zero_shot": True, "tiny": TINY, "trained_on": "dialogue text (LM); sticker image-description pairs"}
+            return {"zero_shot": True, "tiny": TINY, "clip": tiny_clip_config(), "trained_on": "dialogue text (LM); sticker image-description pairs"}
         return {"zero_shot": True, "lm": self.ctx.options.get("fromage_lm"), "clip": self.ctx.options.get("fromage_clip")}
 
     # ------------------------------------------------------------------ building

@@ -35,7 +35,7 @@ from torch import nn
 
 from adapters.base import TorchSelector, training_golds
 from adapters.sticker_table import StickerTable
-from adapters.tiny_clip import add_tiny_clip, lm_and_clip_sources, paper_clip
+from adapters.tiny_clip import add_tiny_clip, lm_and_clip_sources, paper_clip, tiny_clip_config
 from adapters.turns import context_turns
 from benchmark.errors import SelectorError
 from benchmark.features import module_fingerprint
@@ -109,7 +109,7 @@ class MmbertSelector(TorchSelector):
     supports_emotion = True
 
     def config(self):
-        out = {"clip": str(paper_clip(self.ctx, self.name)) if self.ctx.preset == "paper" else "tiny",
+        out = {"clip": str(paper_clip(self.ctx, self.name)) if self.ctx.preset == "paper" else tiny_clip_config(),
                "ocr": self.ocr_name, "max_context": MAX_CONTEXT if self.ctx.preset == "paper" else TINY["positions"] - 16}
         return {**out, "tiny": TINY} if self.ctx.preset == "tiny" else out
 

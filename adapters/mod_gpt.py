@@ -31,7 +31,7 @@ from torch import nn
 
 from adapters.base import TorchSelector
 from adapters.sticker_table import StickerTable
-from adapters.tiny_clip import add_tiny_clip, lm_and_clip_sources, paper_clip
+from adapters.tiny_clip import add_tiny_clip, lm_and_clip_sources, paper_clip, tiny_clip_config
 from adapters.turns import history_and_response
 from benchmark.features import module_fingerprint
 from benchmark.selector import SelectorContext
@@ -98,8 +98,8 @@ class ModGptSelector(TorchSelector):
     supports_emotion = True
 
     def config(self):
-        clip = paper_clip(self.ctx, self.name) if self.ctx.preset == "paper" else "tiny"
-        out = {"clip": str(clip), "max_len": MAX_LEN if self.ctx.preset == "paper" else TINY["positions"],
+        clip = str(paper_clip(self.ctx, self.name)) if self.ctx.preset == "paper" else tiny_clip_config()
+        out = {"clip": clip, "max_len": MAX_LEN if self.ctx.preset == "paper" else TINY["positions"],
                "emotion_head": "added on h[TAG]"}
         return {**out, "tiny": TINY} if self.ctx.preset == "tiny" else out
 

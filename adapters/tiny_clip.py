@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from adapters.clip import contrastive_loss
+from adapters.clip import multi_positive_contrastive_loss
 from benchmark.features import encode_stickers
 from benchmark.selector import TrainConfig
 from benchmark.tiny_tokenizer import train_tiny_tokenizer
@@ -32,8 +32,13 @@ from benchmark.types import Dataset, Sticker
 from models.clip_features import save_tiny_clip
 
 TINY_CLIP = {"hidden": 32, "layers": 2, "heads": 2, "image_size": 64, "patch": 8, "projection": 32, "vocab": 500,
-             "epochs": 40, "batch_size": 32, "lr": 2e-3}
-VERSION = "1"
+             "epochs": 200, "batch_size": 32, "lr": 2e-3}
+VERSION = "2"
+
+
+def tiny_clip_config() -> dict:
+    """What identifies the shared tiny CLIP; part of every ``meta.config`` that reads it (keys checkpoints)."""
+    return {**TINY_CLIP, "version": VERSION}
 
 
 def sticker_description(sticker: Sticker) -> str:
@@ -44,17 +49,28 @@ def sticker_description(sticker: Sticker) -> str:
     return text or (sticker.ocr_text or "")
 
 
+def sticker_captions(sticker: Sticker) -> list[str]:
+    """Several captions per image, as caption corpora have: the full description and its parts.
+
+    With the full description alone, the character and printed text already tell stickers apart,
+    so contrastive training never needs to look at the facial expression or badge; a caption that
+    names only the emotion makes it.
+    """
+    meta = sticker.meta or {}
+    full = sticker_description(sticker)
+    parts = [str(meta[k]) for k in ("emotion", "character") if meta.get(k)]
+    return list(dict.fromkeys([c for c in [full, *parts, " ".join(parts)] if c]))
+
+
 class _PairRecipe:
-    """Symmetric InfoNCE between each sticker and its description; equal descriptions share credit."""
+    """Symmetric InfoNCE between stickers and one of their captions, drawn afresh each epoch."""
 
     def __init__(self, model, tokenizer, processor, data: Dataset):
         self.module, self.tokenizer = model, tokenizer
         self.defaults = RecipeDefaults(epochs=TINY_CLIP["epochs"], batch_size=TINY_CLIP["batch_size"],
                                        lr=TINY_CLIP["lr"], weight_decay=0.1)
         self.ids = [sid for sid in sorted(data.stickers) if sticker_description(data.stickers[sid])]
-        self.texts = {sid: sticker_description(data.stickers[sid]) for sid in self.ids}
-        index = {t: i for i, t in enumerate(sorted(set(self.texts.values())))}
-        self.label = {sid: index[t] for sid, t in self.texts.items()}
+        self.captions = {sid: sticker_captions(data.stickers[sid]) for sid in self.ids}
         pixel_values = lambda images: processor(images=images, return_tensors="pt")["pixel_values"]  # noqa: E731
         self.pixels = encode_stickers(data.stickers, self.ids, pixel_values, None, "", progress=False)
 
@@ -63,17 +79,19 @@ class _PairRecipe:
 
     def batches(self, data, split, batch_size, rng, epoch):
         order = rng.permutation(len(self.ids))
-        for start in range(0, len(order), batch_size):
-            yield [self.ids[i] for i in order[start : start + batch_size]]
+        pairs = [(self.ids[i], self.captions[self.ids[i]][int(rng.integers(len(self.captions[self.ids[i]])))]) for i in order]
+        for start in range(0, len(pairs), batch_size):
+            yield pairs[start : start + batch_size]
 
-    def loss(self, ids):
+    def loss(self, pairs):
         device = self.module.logit_scale.device
-        text = self.tokenizer([self.texts[s] for s in ids], padding=True, truncation=True, max_length=16,
+        text = self.tokenizer([c for _, c in pairs], padding=True, truncation=True, max_length=16,
                               return_tensors="pt").to(device)
         t = self.module.get_text_features(**text).pooler_output
-        v = self.module.get_image_features(pixel_values=torch.stack([self.pixels[s] for s in ids]).to(device)).pooler_output
-        labels = torch.tensor([self.label[s] for s in ids], device=device)
-        return {"loss": contrastive_loss(t, v, labels, self.module.logit_scale)}
+        v = self.module.get_image_features(pixel_values=torch.stack([self.pixels[s] for s, _ in pairs]).to(device)).pooler_output
+        # caption i fits image j when it is any caption of sticker j ("joy" fits every joy sticker)
+        positive = torch.tensor([[c in self.captions[s] for s, _ in pairs] for _, c in pairs], device=device)
+        return {"loss": multi_positive_contrastive_loss(t, v, positive, self.module.logit_scale)}
 
 
 def _key(data: Dataset, seed: int) -> str:
