@@ -23,6 +23,7 @@ description-pretrained tiny CLIP (:mod:`adapters.tiny_clip`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,10 @@ from models.clip_features import ClipImageFeatures
 from models.mod_gpt import MAX_LEN, ModGPT, ModGptExample, ModGptVocab, build_example, collate, load_gpt2
 
 TINY = {"embd": 48, "layers": 2, "heads": 4, "positions": 64, "vocab": 1000}  # ~2 min on 2 CPU cores
+DEFAULTS = {
+    "tiny": RecipeDefaults(epochs=2, batch_size=32, lr=2e-3, weight_decay=0.01),
+    "paper": RecipeDefaults(epochs=5, batch_size=16, lr=6e-5, weight_decay=0.0),
+}
 
 
 class ModGptRecipe:
@@ -51,11 +56,7 @@ class ModGptRecipe:
         self.selector = selector
         self.module = selector.model
         tiny = selector.ctx.preset == "tiny"
-        self.defaults = (
-            RecipeDefaults(epochs=2, batch_size=32, lr=2e-3, weight_decay=0.01)
-            if tiny
-            else RecipeDefaults(epochs=5, batch_size=16, lr=6e-5, weight_decay=0.0)
-        )
+        self.defaults = DEFAULTS[selector.ctx.preset]
         # share of samples that also contribute a sticker-less turn (flag 0): all of them in the
         # paper recipe; a quarter in the tiny one, to train in minutes on a CPU
         self.flag_negative_rate = 0.25 if tiny else 1.0
@@ -100,7 +101,7 @@ class ModGptSelector(TorchSelector):
     def config(self):
         clip = str(paper_clip(self.ctx, self.name)) if self.ctx.preset == "paper" else tiny_clip_config()
         out = {"clip": clip, "max_len": MAX_LEN if self.ctx.preset == "paper" else TINY["positions"],
-               "emotion_head": "added on h[TAG]"}
+               "emotion_head": "added on h[TAG]", "recipe": asdict(DEFAULTS[self.ctx.preset])}
         return {**out, "tiny": TINY} if self.ctx.preset == "tiny" else out
 
     def tiny_backbone(self, data: Dataset) -> Path:
