@@ -7,11 +7,13 @@ results made on other candidate sets.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -93,13 +95,37 @@ _TRAINING_KNOBS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_ratio",
                    "patience", "max_steps", "validation_split")
 
 
+@functools.lru_cache(maxsize=None)
+def _source_fingerprint(module_file: str) -> str:
+    """sha256 of the code that decides what training produces: the selector's own module, the
+    built-in ``adapters``/``models`` packages and the shared trainer.
+
+    Part of the cached-checkpoint key, so that editing a recipe, a default or a model retrains
+    instead of silently reusing weights that the current code would not produce.
+    """
+    import adapters
+    import models
+    from benchmark import trainer
+
+    files = {Path(module_file), Path(trainer.__file__)}
+    for package in (adapters, models):
+        files.update(Path(package.__file__).parent.rglob("*.py"))
+    digest = hashlib.sha256()
+    for path in sorted(f for f in files if f.is_file()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def checkpoint_key(selector: Selector, dataset: Dataset, seed: int, train: TrainConfig) -> str:
-    """What a cached trained checkpoint depends on: selector config, training overrides, data, seed."""
+    """What a cached trained checkpoint depends on: selector config and code, training overrides, data, seed."""
+    module = sys.modules.get(type(selector).__module__)
+    module_file = getattr(module, "__file__", None) or ""
     payload = json.dumps(
         {
             "name": selector.meta.name,
             "preset": selector.meta.preset,
             "config": selector.meta.config,
+            "code": _source_fingerprint(module_file),
             "train": {k: getattr(train, k) for k in _TRAINING_KNOBS},
             "dataset": dataset.fingerprint,
             "seed": seed,

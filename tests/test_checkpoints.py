@@ -85,3 +85,25 @@ def test_tied_weights_are_saved(tmp_path):
     model = nn.ModuleDict({"emb": emb, "head": head})
     save_checkpoint(tmp_path / "t", CheckpointInfo("x", "tiny"), module_weights(model, trainable_only=False))
     assert set(load_weights(tmp_path / "t" / WEIGHTS)) == {"emb.weight", "head.weight"}
+
+
+def test_editing_a_selectors_code_changes_its_cached_checkpoint_key(tmp_path, monkeypatch):
+    """A cached checkpoint is reused only by the code that trained it: an edited recipe retrains."""
+    import importlib
+
+    from benchmark import runner
+    from benchmark.selector import TrainConfig
+    from benchmark.types import Dataset, StickerStore
+
+    source = tmp_path / "edited_plugin.py"
+    source.write_text("from benchmark import SelectorMeta\n\nclass S:\n    meta = SelectorMeta(name='edited')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    selector = importlib.import_module("edited_plugin").S()
+    data = Dataset(name="d", splits={"train": []}, stickers=StickerStore([]), emotion_names=())
+    key = lambda: runner.checkpoint_key(selector, data, 0, TrainConfig())  # noqa: E731
+    runner._source_fingerprint.cache_clear()
+    before = key()
+    assert key() == before
+    source.write_text(source.read_text() + "# learning rate halved\n")
+    runner._source_fingerprint.cache_clear()
+    assert key() != before
