@@ -76,9 +76,6 @@ class Blip2Recipe:
         trainable = TRAINABLE[selector.ctx.preset]
         self.frozen = [m for name, m in self.module.named_children() if name not in trainable]
 
-    def param_groups(self, cfg):
-        return [{"params": [p for p in self.module.parameters() if p.requires_grad]}]
-
     def batches(self, data, split, batch_size, rng, epoch):
         return gold_and_negative_batches(data, split, batch_size, rng, self.pool, self.negatives)
 

@@ -79,9 +79,6 @@ class ClipRecipe:
         # Preprocessing is deterministic: do it once per sticker, not once per step.
         self.pixels = encode_stickers(data.stickers, ids, selector.pixel_values, None, "", progress=False)
 
-    def param_groups(self, cfg):
-        return [{"params": [p for p in self.module.parameters() if p.requires_grad]}]
-
     def batches(self, data, split, batch_size, rng, epoch):
         samples = data.split(split)
         order = rng.permutation(len(samples))

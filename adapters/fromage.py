@@ -66,9 +66,6 @@ class _DialogueTextRecipe:
         self.module, self.texts, self.pad = lm, texts, pad
         self.defaults = RecipeDefaults(epochs=TINY["lm_epochs"], batch_size=TINY["lm_batch"], lr=TINY["lm_lr"])
 
-    def param_groups(self, cfg):
-        return [{"params": list(self.module.parameters())}]
-
     def batches(self, data, split, batch_size, rng, epoch):
         order = rng.permutation(len(self.texts))
         for start in range(0, len(order), batch_size):
@@ -94,9 +91,6 @@ class FromageRecipe:
         self.pairs = [(sid, text) for sid, text in self.pairs if text]
         if len(self.pairs) < 2:
             raise SelectorError("fromage@tiny needs sticker descriptions (Sticker.meta or OCR text) to train its mappings")
-
-    def param_groups(self, cfg):
-        return [{"params": [p for p in self.module.parameters() if p.requires_grad]}]
 
     def batches(self, data, split, batch_size, rng, epoch):
         order = rng.permutation(len(self.pairs))

@@ -62,9 +62,6 @@ class ModGptRecipe:
         self.flag_negative_rate = 0.25 if tiny else 1.0
         selector.encode(data.stickers)
 
-    def param_groups(self, cfg):
-        return [{"params": [p for p in self.module.parameters() if p.requires_grad]}]
-
     def _no_sticker_turns(self, sample: Sample) -> list[int]:
         return [i for i, u in enumerate(sample.context[:-1]) if u.sticker_id is None and u.text]
 

@@ -74,9 +74,6 @@ class _PairRecipe:
         pixel_values = lambda images: processor(images=images, return_tensors="pt")["pixel_values"]  # noqa: E731
         self.pixels = encode_stickers(data.stickers, self.ids, pixel_values, None, "", progress=False)
 
-    def param_groups(self, cfg):
-        return [{"params": [p for p in self.module.parameters() if p.requires_grad]}]
-
     def batches(self, data, split, batch_size, rng, epoch):
         order = rng.permutation(len(self.ids))
         pairs = [(self.ids[i], self.captions[self.ids[i]][int(rng.integers(len(self.captions[self.ids[i]])))]) for i in order]

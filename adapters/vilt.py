@@ -72,9 +72,6 @@ class ViltRecipe:
         self.pool = training_golds(data)
         self.pixels = encode_stickers(data.stickers, self.pool, selector.pixel_inputs, None, "", progress=False)
 
-    def param_groups(self, cfg):
-        return [{"params": [p for p in self.module.parameters() if p.requires_grad]}]
-
     def batches(self, data, split, batch_size, rng, epoch):
         return gold_and_negative_batches(data, split, batch_size, rng, self.pool, self.negatives)
 

@@ -8,8 +8,8 @@ An adapter hands :func:`train` a **recipe** (see :class:`Recipe`)::
         defaults = RecipeDefaults(epochs=10, batch_size=64, lr=5e-5, weight_decay=0.2)
         find_unused_parameters = False      # optional: True if some trainable params skip a step
 
-        def param_groups(self, cfg):        # only trainable params; per-group lr allowed
-            return [{"params": [p for p in model.parameters() if p.requires_grad]}]
+        def param_groups(self, cfg):        # optional (default: one group of every parameter
+            return [{"params": [...], "lr": ...}]  # with requires_grad); per-group lr/betas allowed
 
         def batches(self, data, split, batch_size, rng, epoch):
             ...yield lists of `batch_size` training examples (any Python objects); draw
@@ -107,7 +107,7 @@ class Recipe(Protocol):
     module: nn.Module
     defaults: RecipeDefaults
 
-    def param_groups(self, cfg: ResolvedConfig) -> list[dict[str, Any]]: ...
+    # optional: ``param_groups(self, cfg: ResolvedConfig) -> list[dict]`` (default: every trainable parameter)
 
     def batches(
         self, data: Dataset, split: str, batch_size: int, rng: np.random.Generator, epoch: int
@@ -383,7 +383,10 @@ def train(
             device_ids=[int(device.split(":")[1])] if device.startswith("cuda") else None,
             find_unused_parameters=getattr(recipe, "find_unused_parameters", False),
         )
-    groups = recipe.param_groups(run)
+    if hasattr(recipe, "param_groups"):
+        groups = recipe.param_groups(run)
+    else:
+        groups = [{"params": [p for p in recipe.module.parameters() if p.requires_grad]}]
     for g in groups:
         g.setdefault("lr", run.lr)
         g.setdefault("weight_decay", run.weight_decay)

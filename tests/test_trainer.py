@@ -72,6 +72,31 @@ def test_loss_decreases_and_log_is_written(tmp_path):
     assert len(rows) == result.steps and {"step", "epoch", "lr", "loss", "mse"} <= set(rows[0])
 
 
+class NoGroupsRecipe:
+    """A recipe that leaves the optimiser's parameter groups to the trainer."""
+
+    defaults = ToyRecipe.defaults
+
+    def __init__(self):
+        self.inner = ToyRecipe()
+        self.module = self.inner.module
+
+    def batches(self, data, split, batch_size, rng, epoch):
+        return self.inner.batches(data, split, batch_size, rng, epoch)
+
+    def loss(self, examples):
+        return self.inner.loss(examples)
+
+
+def test_without_param_groups_every_trainable_parameter_is_optimised_and_frozen_ones_stay():
+    recipe = NoGroupsRecipe()
+    recipe.module.bias.requires_grad_(False)
+    bias, weight = recipe.module.bias.detach().clone(), recipe.module.weight.detach().clone()
+    train(recipe, _data(), TrainConfig(epochs=1, amp=False), progress=False)
+    assert torch.equal(recipe.module.bias, bias)
+    assert not torch.equal(recipe.module.weight, weight)
+
+
 def test_gradient_accumulation_matches_the_full_batch():
     full = train(ToyRecipe(), _data(), TrainConfig(epochs=1, amp=False), progress=False)
     accum = train(ToyRecipe(), _data(), TrainConfig(epochs=1, grad_accum=4, amp=False), progress=False)
