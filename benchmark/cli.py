@@ -133,7 +133,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         if results is None:
             raise BenchmarkError(f"{run_dir}: no results.json here; pass a directory written by `run`")
         runs.append(results)
-    text = render_runs(runs, reference=args.reference)
+    text = render_runs(runs, reference=args.reference, stderr=args.stderr)
     if args.output:
         atomic_write_text(args.output, text)
     else:
@@ -223,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of standard output")
     p.add_argument("--reference", action="store_true", help="also show the CKS paper's reported numbers, labelled")
+    p.add_argument("--stderr", action="store_true",
+                   help="print each number as mean ± standard error over the split's samples")
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("train", help="train one selector and save its checkpoint directory (torchrun for DDP)")

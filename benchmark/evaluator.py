@@ -27,6 +27,7 @@ from benchmark.types import CandidateSet, Query, Sample, ScoreBatch, query_for
 @dataclass(frozen=True)
 class SplitResult:
     metrics: dict[str, float | None]
+    stderr: dict[str, float | None]
     n: int
     seconds: float
 
@@ -174,21 +175,26 @@ def evaluate_split(
     elif not predictions_path.exists():
         atomic_write_text(predictions_path, "")
     seconds = time.perf_counter() - started
-    metrics = metrics_from_predictions(predictions_path)
-    return SplitResult(metrics=metrics, n=len(samples), seconds=seconds)
+    acc = accumulate_predictions(predictions_path)
+    return SplitResult(metrics=acc.result(), stderr=acc.stderr(), n=len(samples), seconds=seconds)
 
 
 def _dump(row: dict) -> str:
     return json.dumps(row, separators=(",", ":")) + "\n"
 
 
-def metrics_from_predictions(path: Path) -> dict[str, float | None]:
-    """Recompute every metric from a predictions file alone."""
+def accumulate_predictions(path: Path) -> MetricAccumulator:
+    """Every row of a predictions file, accumulated: metrics and their standard errors."""
     acc = MetricAccumulator()
     for _, row in read_jsonl(path):
         gold_index = row["candidates"].index(row["gold"])
         acc.add(row["scores"], gold_index, row.get("emotion_logits"), row.get("emotion"))
-    return acc.result()
+    return acc
+
+
+def metrics_from_predictions(path: Path) -> dict[str, float | None]:
+    """Recompute every metric from a predictions file alone."""
+    return accumulate_predictions(path).result()
 
 
 def chance_metrics(num_candidates: int) -> dict[str, float]:

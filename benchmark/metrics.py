@@ -75,8 +75,10 @@ class MetricAccumulator:
 
     n: int = 0
     sums: dict[str, float] | None = None
+    squares: dict[str, float] | None = None
     emotion_n: int = 0
     emotion_hits: float = 0.0
+    emotion_squares: float = 0.0
 
     def add(
         self,
@@ -87,11 +89,15 @@ class MetricAccumulator:
     ) -> None:
         if self.sums is None:
             self.sums = dict.fromkeys(RANKING_METRICS, 0.0)
+            self.squares = dict.fromkeys(RANKING_METRICS, 0.0)
         for key, value in sample_metrics(scores, gold_index).items():
             self.sums[key] += value
+            self.squares[key] += value * value
         self.n += 1
         if emotion_logits is not None and gold_emotion is not None:
-            self.emotion_hits += emotion_hit(emotion_logits, gold_emotion)
+            hit = emotion_hit(emotion_logits, gold_emotion)
+            self.emotion_hits += hit
+            self.emotion_squares += hit * hit
             self.emotion_n += 1
 
     def result(self) -> dict[str, float | None]:
@@ -101,6 +107,26 @@ class MetricAccumulator:
         }
         out["emotion_acc"] = self.emotion_hits / self.emotion_n if self.emotion_n else None
         return out
+
+    def stderr(self) -> dict[str, float | None]:
+        """Metric name → standard error of its mean over samples (sample std / √n).
+
+        Each metric is a mean of per-sample values, so this is the usual error bar of a sample
+        mean: ±1.96·stderr is an approximate 95 % interval for the split's population. ``None``
+        with fewer than two samples.
+        """
+        out: dict[str, float | None] = {
+            k: (_stderr(self.sums[k], self.squares[k], self.n) if self.sums else None) for k in RANKING_METRICS
+        }
+        out["emotion_acc"] = _stderr(self.emotion_hits, self.emotion_squares, self.emotion_n)
+        return out
+
+
+def _stderr(total: float, squares: float, n: int) -> float | None:
+    if n < 2:
+        return None
+    variance = max(0.0, (squares - total * total / n) / (n - 1))
+    return float(np.sqrt(variance / n))
 
 
 def compute_metrics(

@@ -14,10 +14,12 @@ Schema (``schema_version`` 1), field by field:
   ``meta`` (the selector's :class:`SelectorMeta`: name, preset, supports_emotion, trainable,
   description, reference, license, num_parameters, config), ``checkpoint``
   (``{path, sha256}`` or null), ``train_seconds`` (null when no training ran in this run),
-  ``prepare_seconds``, and ``splits.<split>`` = ``{metrics, n, seconds, predictions}`` where
+  ``prepare_seconds``, and ``splits.<split>`` = ``{metrics, stderr, n, seconds, predictions}`` where
   ``metrics`` has ``recall@1, recall@3, recall@5, mrr, map@5`` (fractions in [0, 1]) and
-  ``emotion_acc`` (null when the selector has no emotion head or the split no labels), ``n`` the
-  number of samples, ``seconds`` the scoring time, ``predictions`` the JSONL path relative to OUT.
+  ``emotion_acc`` (null when the selector has no emotion head or the split no labels),
+  ``stderr`` the standard error of each of those means over the split's samples (sample std / √n;
+  null where undefined), ``n`` the number of samples, ``seconds`` the scoring time,
+  ``predictions`` the JSONL path relative to OUT.
 
 The file is rewritten atomically after every finished (model, split), so a crash keeps all
 finished results.

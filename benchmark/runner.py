@@ -279,6 +279,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
             )
             entry["splits"][split] = {
                 "metrics": result.metrics,
+                "stderr": result.stderr,
                 "n": result.n,
                 "seconds": result.seconds,
                 "predictions": str(pred_path.relative_to(out)),

@@ -23,27 +23,33 @@ def _headers(n: int) -> list[str]:
     return ["Model", f"R{n}@1", f"R{n}@3", f"R{n}@5", "MRR", "MAP@5", "Acc"]
 
 
-def _fmt(value: float | None, best: bool) -> str:
+def _fmt(value: float | None, best: bool, stderr: float | None = None) -> str:
     if value is None:
         return "–"
     text = f"{100 * value:.2f}"
-    return f"**{text}**" if best else text
+    text = f"**{text}**" if best else text
+    return text if stderr is None else f"{text} ± {100 * stderr:.2f}"
 
 
-def _table(rows: list[tuple[str, dict[str, float | None]]], n: int) -> str:
+Row = tuple[str, dict[str, float | None], dict[str, float | None] | None]
+
+
+def _table(rows: Sequence[Row], n: int) -> str:
+    """``rows``: (model, metrics, standard errors or None to print none)."""
     best = {}
     for col in COLUMNS:
-        values = [m.get(col) for _, m in rows if m.get(col) is not None]
+        values = [m.get(col) for _, m, _ in rows if m.get(col) is not None]
         best[col] = max(values) if values else None
     body = [
-        [name] + [_fmt(m.get(col), m.get(col) is not None and m.get(col) == best[col] and len(rows) > 1) for col in COLUMNS]
-        for name, m in rows
+        [name] + [_fmt(m.get(col), m.get(col) is not None and m.get(col) == best[col] and len(rows) > 1,
+                       (se or {}).get(col)) for col in COLUMNS]
+        for name, m, se in rows
     ]
     return tabulate(body, headers=_headers(n), tablefmt="github", disable_numparse=True)
 
 
 def collect_splits(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """split → {fingerprint, num_candidates, strategy, seed, rows}; refuses mixed fingerprints."""
+    """split → {fingerprint, num_candidates, strategy, seed, rows: {model: (metrics, stderr)}}; refuses mixed fingerprints."""
     splits: dict[str, dict[str, Any]] = {}
     for results in runs:
         for split, cand in results.get("candidates", {}).items():
@@ -57,7 +63,7 @@ def collect_splits(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for model, entry in results.get("models", {}).items():
             for split, res in entry.get("splits", {}).items():
                 if split in splits:
-                    splits[split]["rows"][model] = res["metrics"]
+                    splits[split]["rows"][model] = (res["metrics"], res.get("stderr"))
     return splits
 
 
@@ -65,7 +71,8 @@ def reported_numbers() -> dict[str, Any]:
     return json.loads(resources.files("leaderboard").joinpath("reported.json").read_text())
 
 
-def render_runs(runs: Sequence[dict[str, Any]], reference: bool = False) -> str:
+def render_runs(runs: Sequence[dict[str, Any]], reference: bool = False, stderr: bool = False) -> str:
+    """Markdown tables; ``stderr`` appends ``± standard error`` to every number that has one."""
     splits = collect_splits(runs)
     datasets = sorted({r.get("dataset", {}).get("name", "?") for r in runs})
     parts = [f"# stickerbench leaderboard — {', '.join(datasets)}", ""]
@@ -73,15 +80,17 @@ def render_runs(runs: Sequence[dict[str, Any]], reference: bool = False) -> str:
     for split, table in splits.items():
         if not table["rows"]:
             continue
-        parts += [f"## {split}", "", _table(list(table["rows"].items()), table["num_candidates"]), ""]
+        rows = [(model, metrics, se if stderr else None) for model, (metrics, se) in table["rows"].items()]
+        parts += [f"## {split}", "", _table(rows, table["num_candidates"]), ""]
         parts.append(
             f"N = {table['num_candidates']} candidates ({table['strategy']}, seed {table['seed']}), "
             f"candidate fingerprint `{table['fingerprint'][:16]}`. Numbers in percent; ties count as "
             "expected values; – = no emotion head or no labels."
+            + (" ± is the standard error of the mean over the split's samples." if stderr else "")
         )
         parts.append("")
         if reported and split in reported["splits"]:
-            rows = [(f"{m} (reported)", {k: (v / 100 if v is not None else None) for k, v in vals.items()})
+            rows = [(f"{m} (reported)", {k: (v / 100 if v is not None else None) for k, v in vals.items()}, None)
                     for m, vals in reported["splits"][split].items()]
             parts += [
                 f"### {split} — reported in the CKS paper (not comparable: other candidate sets)",

@@ -73,8 +73,8 @@ def test_run_writes_manifests_predictions_results_and_leaderboard(mini_mod_dir, 
     for model in ("random", "popularity"):
         entry = results["models"][model]
         for split, res in entry["splits"].items():
-            assert set(res) >= {"metrics", "n", "seconds"}
-            assert set(res["metrics"]) == {"recall@1", "recall@3", "recall@5", "mrr", "map@5", "emotion_acc"}
+            assert set(res) >= {"metrics", "stderr", "n", "seconds"}
+            assert set(res["metrics"]) == set(res["stderr"]) == {"recall@1", "recall@3", "recall@5", "mrr", "map@5", "emotion_acc"}
             assert res["metrics"]["emotion_acc"] is None
             assert len((out / "predictions" / model / f"{split}.jsonl").read_text().splitlines()) == res["n"]
     assert results["models"]["popularity"]["checkpoint"]["sha256"]
@@ -183,6 +183,11 @@ def test_leaderboard_refuses_runs_on_different_candidate_sets(mini_mod_dir, tmp_
     assert merged.returncode == 0, merged.stderr
     text = (tmp_path / "board.md").read_text()
     assert "| random" in text and "| popularity" in text
+    assert " ± " not in text
+    with_errors = cli("leaderboard", str(a), "--stderr")
+    assert with_errors.returncode == 0, with_errors.stderr
+    se = json.loads((a / "results.json").read_text())["models"]["random"]["splits"]["test_easy"]["stderr"]["mrr"]
+    assert f" ± {100 * se:.2f}" in with_errors.stdout and "standard error" in with_errors.stdout
 
 
 def test_list_prints_one_selector_a_line_name_first():

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmark.metrics import RankRange, compute_metrics, emotion_hit, sample_metrics
+from benchmark.metrics import MetricAccumulator, RankRange, compute_metrics, emotion_hit, sample_metrics
 
 
 def brute_force(scores, gold_index):
@@ -80,3 +80,26 @@ def test_rank_range():
     r = RankRange.of([3, 5, 3, 1], 0)
     assert (r.low, r.high, r.count) == (2, 3, 2)
     assert math.isclose(r.reciprocal_rank(), (1 / 2 + 1 / 3) / 2)
+
+
+def test_standard_errors_match_numpy_on_per_sample_values():
+    rng = np.random.default_rng(3)
+    rows = [(rng.integers(0, 3, size=6).astype(float), int(rng.integers(6)), rng.normal(size=4), int(rng.integers(4)))
+            for _ in range(40)]
+    acc = MetricAccumulator()
+    for scores, gold, logits, emotion in rows:
+        acc.add(scores, gold, logits, emotion)
+    se = acc.stderr()
+    for key in ("recall@1", "recall@3", "mrr", "map@5"):
+        values = np.array([brute_force(list(s), g)[key] for s, g, _, _ in rows])
+        assert se[key] == pytest.approx(values.std(ddof=1) / math.sqrt(len(values)), rel=1e-9)
+    hits = np.array([float(np.argmax(lg) == e) for _, _, lg, e in rows])
+    assert se["emotion_acc"] == pytest.approx(hits.std(ddof=1) / math.sqrt(len(hits)), rel=1e-9)
+
+
+def test_standard_error_is_zero_for_identical_samples_and_undefined_for_one():
+    acc = MetricAccumulator()
+    acc.add([2.0, 1.0], 0)
+    assert acc.stderr()["mrr"] is None and acc.stderr()["emotion_acc"] is None
+    acc.add([2.0, 1.0], 0)
+    assert acc.stderr()["recall@1"] == 0.0
