@@ -7,13 +7,14 @@ results made on other candidate sets.
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
+import importlib.util
 import json
 import logging
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -95,37 +96,66 @@ _TRAINING_KNOBS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_ratio",
                    "patience", "max_steps", "validation_split")
 
 
+def _module_file(name: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec is not None and spec.origin and spec.origin.endswith(".py") else None
+
+
+def _imported_modules(path: Path, package: str) -> set[str]:
+    """Absolute names of the modules a source file imports, anywhere in it (lazy imports too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
+    return names
+
+
 @functools.lru_cache(maxsize=None)
-def _source_fingerprint(module_file: str) -> str:
-    """sha256 of the code that decides what training produces: the selector's own module, the
-    built-in ``adapters``/``models`` packages and the shared trainer.
+def _source_fingerprint(module_name: str) -> str:
+    """sha256 of the code that decides what a selector's training produces: its module and every
+    module of this project (or of the selector's own package) that it imports, transitively.
 
     Part of the cached-checkpoint key, so that editing a recipe, a default or a model retrains
-    instead of silently reusing weights that the current code would not produce.
+    instead of silently reusing weights the current code would not produce — while editing an
+    unrelated selector leaves other checkpoints valid.
     """
-    import adapters
-    import models
-    from benchmark import trainer
-
-    files = {Path(module_file), Path(trainer.__file__)}
-    for package in (adapters, models):
-        files.update(Path(package.__file__).parent.rglob("*.py"))
+    roots = {"adapters", "models", "benchmark", module_name.split(".")[0]}
+    seen: dict[str, Path] = {}
+    todo = [module_name]
+    while todo:
+        name = todo.pop()
+        if name in seen or name.split(".")[0] not in roots or (name in roots and name != module_name):
+            continue  # a top-level package's __init__ only re-exports: its submodules are followed
+        path = _module_file(name)
+        if path is None or not path.is_file():
+            continue
+        seen[name] = path
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        todo.extend(_imported_modules(path, package))
     digest = hashlib.sha256()
-    for path in sorted(f for f in files if f.is_file()):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for name in sorted(seen):
+        digest.update(name.encode() + b"\0" + seen[name].read_bytes())
     return digest.hexdigest()
 
 
 def checkpoint_key(selector: Selector, dataset: Dataset, seed: int, train: TrainConfig) -> str:
     """What a cached trained checkpoint depends on: selector config and code, training overrides, data, seed."""
-    module = sys.modules.get(type(selector).__module__)
-    module_file = getattr(module, "__file__", None) or ""
     payload = json.dumps(
         {
             "name": selector.meta.name,
             "preset": selector.meta.preset,
             "config": selector.meta.config,
-            "code": _source_fingerprint(module_file),
+            "code": _source_fingerprint(type(selector).__module__),
             "train": {k: getattr(train, k) for k in _TRAINING_KNOBS},
             "dataset": dataset.fingerprint,
             "seed": seed,

@@ -87,8 +87,9 @@ def test_tied_weights_are_saved(tmp_path):
     assert set(load_weights(tmp_path / "t" / WEIGHTS)) == {"emb.weight", "head.weight"}
 
 
-def test_editing_a_selectors_code_changes_its_cached_checkpoint_key(tmp_path, monkeypatch):
-    """A cached checkpoint is reused only by the code that trained it: an edited recipe retrains."""
+def test_the_cached_checkpoint_key_follows_the_code_the_selector_imports(tmp_path, monkeypatch):
+    """A cached checkpoint is reused only by the code that trained it: an edited recipe retrains,
+    an edit elsewhere does not."""
     import importlib
 
     from benchmark import runner
@@ -96,7 +97,12 @@ def test_editing_a_selectors_code_changes_its_cached_checkpoint_key(tmp_path, mo
     from benchmark.types import Dataset, StickerStore
 
     source = tmp_path / "edited_plugin.py"
-    source.write_text("from benchmark import SelectorMeta\n\nclass S:\n    meta = SelectorMeta(name='edited')\n")
+    helper = tmp_path / "plugin_helper.py"
+    unrelated = tmp_path / "unrelated_plugin.py"
+    helper.write_text("LR = 1e-3\n")
+    unrelated.write_text("X = 1\n")
+    source.write_text("from benchmark import SelectorMeta\nimport plugin_helper\n\n"
+                      "class S:\n    meta = SelectorMeta(name='edited')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     selector = importlib.import_module("edited_plugin").S()
     data = Dataset(name="d", splits={"train": []}, stickers=StickerStore([]), emotion_names=())
@@ -104,6 +110,13 @@ def test_editing_a_selectors_code_changes_its_cached_checkpoint_key(tmp_path, mo
     runner._source_fingerprint.cache_clear()
     before = key()
     assert key() == before
-    source.write_text(source.read_text() + "# learning rate halved\n")
+    unrelated.write_text("X = 2\n")  # not imported by the selector: its checkpoint stays valid
     runner._source_fingerprint.cache_clear()
-    assert key() != before
+    assert key() == before
+    helper.write_text("LR = 5e-4\n")  # imported by the selector's module
+    runner._source_fingerprint.cache_clear()
+    after_helper = key()
+    assert after_helper != before
+    source.write_text(source.read_text() + "# a comment\n")
+    runner._source_fingerprint.cache_clear()
+    assert key() not in (before, after_helper)
