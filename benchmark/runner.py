@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import sysconfig
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -123,19 +124,26 @@ def _imported_modules(path: Path, package: str) -> set[str]:
 @functools.lru_cache(maxsize=None)
 def _source_fingerprint(module_name: str) -> str:
     """sha256 of the code that decides what a selector's training produces: its module and every
-    module of this project (or of the selector's own package) that it imports, transitively.
+    module it imports, transitively, that belongs to this project, to the selector's own package
+    or to no installed distribution (a plugin's sibling modules).
 
     Part of the cached-checkpoint key, so that editing a recipe, a default or a model retrains
     instead of silently reusing weights the current code would not produce — while editing an
     unrelated selector leaves other checkpoints valid.
     """
     roots = {"adapters", "models", "benchmark", module_name.split(".")[0]}
+    installed = [Path(sysconfig.get_paths()[k]).resolve() for k in ("stdlib", "platstdlib", "purelib", "platlib")]
     seen: dict[str, Path] = {}
     todo = [module_name]
     while todo:
         name = todo.pop()
-        if name in seen or name.split(".")[0] not in roots or (name in roots and name != module_name):
-            continue  # a top-level package's __init__ only re-exports: its submodules are followed
+        if name in seen or name in ("adapters", "models", "benchmark"):
+            continue  # this project's top-level __init__ files only re-export: submodules are followed
+        top = name.split(".")[0]
+        if top not in roots:  # checked on the top-level name, which find_spec resolves without importing
+            top_path = _module_file(top)
+            if top_path is None or any(top_path.resolve().is_relative_to(lib) for lib in installed):
+                continue  # the standard library and installed third-party packages: versioned elsewhere
         path = _module_file(name)
         if path is None or not path.is_file():
             continue
