@@ -28,11 +28,15 @@ def test_band_pass_follows_eq9():
     h = band_pass(8, 4, r_high=0.7, r_low=0.005, dtype=torch.float64)
     assert h.shape == (8, 4)
     assert h[0, 0] == 0  # DC is outside the band
-    a, b = 3 / 8, 1 / 4
-    r2 = a * a + b * b
-    assert h[3, 1].item() == pytest.approx(math.exp(-r2 / 0.49) - math.exp(-r2 / 0.005**2))
+    for a, b in ((0, 1), (1, 0), (1, 1), (3, 1)):  # (a, b): the coefficient's row and column index
+        r2 = a * a + b * b
+        assert h[a, b].item() == pytest.approx(math.exp(-r2 / 0.49) - math.exp(-r2 / 0.005**2))
+    assert h[0, 1].item() == pytest.approx(math.exp(-1 / 0.49))
     assert (h >= 0).all() and (h <= 1).all()
-    assert h[7, 3] < h[1, 1]  # the highest frequencies leave the band again
+    assert h[7, 3] < h[1, 1] < h[0, 1]  # H decays away from the lowest non-DC frequencies
+    far = torch.ones(8, 4, dtype=torch.bool)
+    far[:2, :2] = False
+    assert (h[far] < 1e-3).all()  # the band is the extremely low frequencies only (§4.2.2)
 
 
 def test_style_randomisation_without_noise_returns_the_image():

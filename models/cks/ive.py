@@ -104,11 +104,9 @@ class InterventionalVisualExtractor(nn.Module):
         """Ĩ of eq. 10; without randomisation (inference) Gus is the identity in expectation.
 
         One N(0, 1) draw per image and colour channel, shared by the whole band: a style
-        change (the band's amplitude per channel) that keeps the content's spatial pattern.
-        With the paper's thresholds the band covers nearly the whole spectrum, and an
-        independent draw per coefficient turned every training image into noise (measured:
-        the contrastive loss could not fit even one fixed batch); the paper does not say at
-        which granularity N(0, 1) is drawn.
+        change (the strength of each channel's slow colour gradients, the band of
+        :func:`models.cks.dct.band_pass`) that keeps the content's spatial pattern; the paper
+        does not say at which granularity N(0, 1) is drawn.
         """
         mask = band_pass(*pixel_values.shape[-2:], self.r_high, self.r_low, pixel_values.dtype, pixel_values.device)
         noise = torch.randn(*pixel_values.shape[:-2], 1, 1, dtype=pixel_values.dtype,
