@@ -147,3 +147,38 @@ def test_paper_backbones_get_speaker_tokens(mini_dataset):
     ids = tok("[speaker1] hello")["input_ids"]
     assert tok.convert_tokens_to_ids("[speaker1]") in ids
     assert torch.is_tensor(model(input_ids=torch.tensor([ids])).last_hidden_state)
+
+
+def test_tiny_ive_starts_from_the_shared_description_pretrained_clip(mini_dataset, tmp_path):
+    from transformers import CLIPModel
+
+    from adapters.tiny_clip import tiny_clip_config, tiny_clip_dir
+
+    sel = build_selector("cks", _ctx(mini_dataset, cache_dir=tmp_path))
+    assert sel.meta.config["tiny_clip"] == tiny_clip_config()
+    sel.ensure_model(mini_dataset)
+    assert str(cks._tiny_clip_key()) in Path(sel.backbone_source).name
+    clip = CLIPModel.from_pretrained(tiny_clip_dir(mini_dataset, tmp_path, seed=0))
+    loaded = sel.model.ive.vision.state_dict()
+    expected = {k.removeprefix("vision_model."): v for k, v in clip.state_dict().items() if k.startswith("vision_model.")}
+    assert loaded.keys() == expected.keys()
+    for key, value in expected.items():  # loaded, not re-initialised
+        torch.testing.assert_close(loaded[key], value, rtol=0, atol=0)
+    assert sel.processor.crop_size["height"] == tiny_clip_config()["image_size"]
+    roberta = sel.model.utterances.utterance_encoder.config
+    assert roberta.hidden_dropout_prob == roberta.attention_probs_dropout_prob == 0.0  # no dropout in tiny
+    assert sel.model.encoder.token_embeddings.dropout.p == 0.0
+
+
+def test_tiny_vision_tower_trains_at_a_scaled_learning_rate(mini_dataset, tmp_path):
+    from benchmark.trainer import resolve_config
+
+    sel = build_selector("cks", _ctx(mini_dataset, cache_dir=tmp_path))
+    sel.ensure_model(mini_dataset)
+    recipe = sel.recipe(mini_dataset)
+    groups = recipe.param_groups(resolve_config(TrainConfig(), recipe.defaults))
+    vision = {id(p) for p in sel.model.ive.vision.parameters()}
+    assert [len(g["params"]) for g in groups] == [len([p for p in sel.model.parameters() if id(p) not in vision]), len(vision)]
+    assert {id(p) for p in groups[1]["params"]} == vision
+    assert groups[1]["lr"] == pytest.approx(recipe.defaults.lr * cks.PRESETS["tiny"].vision_lr_scale)
+    assert "lr" not in groups[0]  # the trainer fills in the recipe's lr
