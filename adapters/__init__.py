@@ -1,7 +1,7 @@
 """One file per selector; each turns harness ``Query`` objects into tensors for a model.
 
 ``BUILTIN_SELECTORS`` is read lazily by :mod:`benchmark.registry`: name → (``"module:factory"``,
-one-line summary). Importing this package imports no model code.
+one-line summary); a factory is anything called with a ``SelectorContext`` (a function or a class). Importing this package imports no model code.
 """
 
 BUILTIN_SELECTORS: dict[str, tuple[str, str]] = {
@@ -14,11 +14,11 @@ BUILTIN_SELECTORS: dict[str, tuple[str, str]] = {
     "mmbert": ("adapters.mmbert:build", "multitask multimodal BERT (context + OCR slots + CLIP image token)"),
     "fromage": ("adapters.fromage:build", "frozen LM + frozen CLIP with [RET]-token retrieval, zero-shot"),
     "cks": ("adapters.cks:build", "CKS: causal knowledge-enhanced sticker selector (ACM MM 2024)"),
-    "cks-no-keue": ("adapters.cks:build_no_keue", "CKS ablation: without the knowledge-enhanced utterance extractor"),
-    "cks-no-vkd": ("adapters.cks:build_no_vkd", "CKS ablation: without visual knowledge deconfounding"),
-    "cks-no-cim": ("adapters.cks:build_no_cim", "CKS ablation: without the content-invariant module"),
-    "cks-no-itc": ("adapters.cks:build_no_itc", "CKS ablation: without the contrastive loss"),
-    "cks-no-itm": ("adapters.cks:build_no_itm", "CKS ablation: without the matching loss"),
-    "cks-no-emo": ("adapters.cks:build_no_emo", "CKS ablation: without the emotion loss"),
-    "cks-no-ocr": ("adapters.cks:build_no_ocr", "CKS ablation: without OCR tokens"),
+    "cks-no-keue": ("adapters.cks:CKSNoKEUE", "CKS ablation: without the knowledge-enhanced utterance extractor"),
+    "cks-no-vkd": ("adapters.cks:CKSNoVKD", "CKS ablation: without visual knowledge deconfounding"),
+    "cks-no-cim": ("adapters.cks:CKSNoCIM", "CKS ablation: without the content-invariant module"),
+    "cks-no-itc": ("adapters.cks:CKSNoITC", "CKS ablation: without the contrastive loss"),
+    "cks-no-itm": ("adapters.cks:CKSNoITM", "CKS ablation: without the matching loss"),
+    "cks-no-emo": ("adapters.cks:CKSNoEmo", "CKS ablation: without the emotion loss"),
+    "cks-no-ocr": ("adapters.cks:CKSNoOCR", "CKS ablation: without OCR tokens"),
 }

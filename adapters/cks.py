@@ -491,52 +491,22 @@ class CKSRecipe:
 # ---------------------------------------------------------------------------- registry
 
 
-def _variant(name: str, description: str, **switches: Any) -> type[CKSSelector]:
-    return type(f"CKS_{name.replace('-', '_')}", (CKSSelector,), {
-        "name": name, "description": description, "switches": switches,
-        "supports_emotion": not switches.get("no_emo", False),
+def _variant(class_name: str, name: str, description: str, **switches: Any) -> type[CKSSelector]:
+    """A Table 2 row: ``CKSSelector`` with one part switched off (the class is its own factory)."""
+    return type(class_name, (CKSSelector,), {
+        "__module__": __name__, "__qualname__": class_name, "name": name, "description": description,
+        "switches": switches, "supports_emotion": not switches.get("no_emo", False),
     })
 
 
-VARIANTS = {
-    "cks": CKSSelector,
-    "cks-no-keue": _variant("cks-no-keue", "CKS without KEUE (ĥ = Linear(RoBERTa r_i))", use_keue=False),
-    "cks-no-vkd": _variant("cks-no-vkd", "CKS without the visual knowledge deconfounder", use_vkd=False),
-    "cks-no-cim": _variant("cks-no-cim", "CKS without the content-invariant module and triplet loss", use_cim=False),
-    "cks-no-itc": _variant("cks-no-itc", "CKS without the contrastive loss and score", no_itc=True),
-    "cks-no-itm": _variant("cks-no-itm", "CKS without the matching loss and score", no_itm=True),
-    "cks-no-emo": _variant("cks-no-emo", "CKS without the emotion loss", no_emo=True),
-    "cks-no-ocr": _variant("cks-no-ocr", "CKS without OCR tokens", use_ocr=False),
-}
+CKSNoKEUE = _variant("CKSNoKEUE", "cks-no-keue", "CKS without KEUE (ĥ = Linear(RoBERTa r_i))", use_keue=False)
+CKSNoVKD = _variant("CKSNoVKD", "cks-no-vkd", "CKS without the visual knowledge deconfounder", use_vkd=False)
+CKSNoCIM = _variant("CKSNoCIM", "cks-no-cim", "CKS without the content-invariant module and triplet loss", use_cim=False)
+CKSNoITC = _variant("CKSNoITC", "cks-no-itc", "CKS without the contrastive loss and score", no_itc=True)
+CKSNoITM = _variant("CKSNoITM", "cks-no-itm", "CKS without the matching loss and score", no_itm=True)
+CKSNoEmo = _variant("CKSNoEmo", "cks-no-emo", "CKS without the emotion loss", no_emo=True)
+CKSNoOCR = _variant("CKSNoOCR", "cks-no-ocr", "CKS without OCR tokens", use_ocr=False)
 
 
 def build(ctx: SelectorContext) -> CKSSelector:
-    return VARIANTS["cks"](ctx)
-
-
-def build_no_keue(ctx: SelectorContext) -> CKSSelector:
-    return VARIANTS["cks-no-keue"](ctx)
-
-
-def build_no_vkd(ctx: SelectorContext) -> CKSSelector:
-    return VARIANTS["cks-no-vkd"](ctx)
-
-
-def build_no_cim(ctx: SelectorContext) -> CKSSelector:
-    return VARIANTS["cks-no-cim"](ctx)
-
-
-def build_no_itc(ctx: SelectorContext) -> CKSSelector:
-    return VARIANTS["cks-no-itc"](ctx)
-
-
-def build_no_itm(ctx: SelectorContext) -> CKSSelector:
-    return VARIANTS["cks-no-itm"](ctx)
-
-
-def build_no_emo(ctx: SelectorContext) -> CKSSelector:
-    return VARIANTS["cks-no-emo"](ctx)
-
-
-def build_no_ocr(ctx: SelectorContext) -> CKSSelector:
-    return VARIANTS["cks-no-ocr"](ctx)
+    return CKSSelector(ctx)
