@@ -78,6 +78,7 @@ from models.cks.ive import EKMAN_EMOTIONS, encode_confounders
 from models.cks.keue import RELATIONS
 from models.cks.losses import LossWeights
 from models.cks.model import CKS, CKSConfig, DialogueInputs
+from models.clip_features import load_clip_parts
 
 SPEAKERS = ("[speaker1]", "[speaker2]")  # the sticker's sender, the other speaker
 GEN = "[GEN]"
@@ -163,8 +164,9 @@ def write_tiny_backbones(data: Dataset, out: Path, seed: int, clip_dir: str | Pa
     }
     for i, (role, make) in enumerate(builders.items()):
         if role == "clip" and clip_dir is not None:  # the vision half of a full CLIPModel checkpoint
-            CLIPVisionModel.from_pretrained(clip_dir).save_pretrained(out / role)
-            CLIPImageProcessorPil.from_pretrained(clip_dir).save_pretrained(out / role)
+            vision, _, processor = load_clip_parts(clip_dir)  # loads the whole CLIP: no unused-key report
+            vision.save_pretrained(out / role)
+            processor.save_pretrained(out / role)
             continue
         with torch.random.fork_rng():
             torch.manual_seed(seed * 10 + i)
