@@ -1,18 +1,19 @@
 """The ``tiny`` stand-in for a pretrained CLIP: a small ``CLIPModel`` trained contrastively on
-(sticker image, sticker description) pairs, shared by the selectors that read *frozen* CLIP
-features (MOD-GPT, MMBERT, FROMAGe).
+(sticker image, caption) pairs, shared by the selectors whose paper presets read pretrained CLIP
+features (MOD-GPT, MMBERT and FROMAGe frozen; CKS's visual encoder as its starting point).
 
-Why: those three never train their image encoder on the dialogue task, so with a random-init
-tower their sticker features would carry almost nothing; the real presets use CLIP pretrained on
-web image–caption pairs. The stand-in gets the same kind of signal and nothing more: each
-sticker's own description (``Sticker.meta``: emotion, character and printed caption, as MojiChat
-writes them; the OCR text where a dataset has no metadata). It never sees a dialogue, a gold
-sticker or an emotion label of a sample.
+Why: those selectors never train an image encoder from scratch on the dialogue task, so with a
+random-init tower their sticker features would carry almost nothing; the real presets use CLIP
+pretrained on web image–caption pairs. The stand-in gets the same kind of signal and nothing
+more: captions made from each sticker's own description (``Sticker.meta``: emotion, character and
+printed caption, as MojiChat writes them; the OCR text where a dataset has no metadata), several
+per sticker as caption corpora have (:func:`sticker_captions`). It never sees a dialogue, a gold
+sticker or an emotion label of a sample. ``benchmarks/probe_tiny_clip.py`` measures what its
+features separate.
 
 Built once per (sticker set, seed, config) into ``<cache_dir>/tiny-clip/<key>`` and
 reused by every selector of the run.
 """
-
 from __future__ import annotations
 
 import hashlib
