@@ -7,15 +7,11 @@ results made on other candidate sets.
 
 from __future__ import annotations
 
-import ast
-import functools
 import hashlib
-import importlib.util
 import json
 import logging
 import os
 import shutil
-import sysconfig
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +25,7 @@ from benchmark.io import atomic_write_text
 from benchmark.registry import build_selector, include_package, parse_model_spec
 from benchmark.results import SCHEMA_VERSION, directory_sha256, harness_info, load_results, save_results
 from benchmark.selector import Selector, SelectorContext, TrainConfig, is_trainable
+from benchmark.source_hash import source_fingerprint
 from benchmark.types import Dataset
 from leaderboard.render import render_runs
 
@@ -97,65 +94,6 @@ _TRAINING_KNOBS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_ratio",
                    "patience", "max_steps", "validation_split")
 
 
-def _module_file(name: str) -> Path | None:
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    return Path(spec.origin) if spec is not None and spec.origin and spec.origin.endswith(".py") else None
-
-
-def _imported_modules(path: Path, package: str) -> set[str]:
-    """Absolute names of the modules a source file imports, anywhere in it (lazy imports too)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{parent}.{base}" if base else parent
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
-    return names
-
-
-@functools.lru_cache(maxsize=None)
-def _source_fingerprint(module_name: str) -> str:
-    """sha256 of the code that decides what a selector's training produces: its module and every
-    module it imports, transitively, that belongs to this project, to the selector's own package
-    or to no installed distribution (a plugin's sibling modules).
-
-    Part of the cached-checkpoint key, so that editing a recipe, a default or a model retrains
-    instead of silently reusing weights the current code would not produce — while editing an
-    unrelated selector leaves other checkpoints valid.
-    """
-    roots = {"adapters", "models", "benchmark", module_name.split(".")[0]}
-    installed = [Path(sysconfig.get_paths()[k]).resolve() for k in ("stdlib", "platstdlib", "purelib", "platlib")]
-    seen: dict[str, Path] = {}
-    todo = [module_name]
-    while todo:
-        name = todo.pop()
-        if name in seen or name in ("adapters", "models", "benchmark"):
-            continue  # this project's top-level __init__ files only re-export: submodules are followed
-        top = name.split(".")[0]
-        if top not in roots:  # checked on the top-level name, which find_spec resolves without importing
-            top_path = _module_file(top)
-            if top_path is None or any(top_path.resolve().is_relative_to(lib) for lib in installed):
-                continue  # the standard library and installed third-party packages: versioned elsewhere
-        path = _module_file(name)
-        if path is None or not path.is_file():
-            continue
-        seen[name] = path
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        todo.extend(_imported_modules(path, package))
-    digest = hashlib.sha256()
-    for name in sorted(seen):
-        digest.update(name.encode() + b"\0" + seen[name].read_bytes())
-    return digest.hexdigest()
-
-
 def checkpoint_key(selector: Selector, dataset: Dataset, seed: int, train: TrainConfig) -> str:
     """What a cached trained checkpoint depends on: selector config and code, training overrides, data, seed."""
     payload = json.dumps(
@@ -163,7 +101,7 @@ def checkpoint_key(selector: Selector, dataset: Dataset, seed: int, train: Train
             "name": selector.meta.name,
             "preset": selector.meta.preset,
             "config": selector.meta.config,
-            "code": _source_fingerprint(type(selector).__module__),
+            "code": source_fingerprint(type(selector).__module__),
             "train": {k: getattr(train, k) for k in _TRAINING_KNOBS},
             "dataset": dataset.fingerprint,
             "seed": seed,

@@ -93,6 +93,7 @@ def test_the_cached_checkpoint_key_follows_the_code_the_selector_imports(tmp_pat
     import importlib
 
     from benchmark import runner
+    from benchmark.source_hash import source_fingerprint
     from benchmark.selector import TrainConfig
     from benchmark.types import Dataset, StickerStore
 
@@ -107,16 +108,16 @@ def test_the_cached_checkpoint_key_follows_the_code_the_selector_imports(tmp_pat
     selector = importlib.import_module("edited_plugin").S()
     data = Dataset(name="d", splits={"train": []}, stickers=StickerStore([]), emotion_names=())
     key = lambda: runner.checkpoint_key(selector, data, 0, TrainConfig())  # noqa: E731
-    runner._source_fingerprint.cache_clear()
+    source_fingerprint.cache_clear()
     before = key()
     assert key() == before
     unrelated.write_text("X = 2\n")  # not imported by the selector: its checkpoint stays valid
-    runner._source_fingerprint.cache_clear()
+    source_fingerprint.cache_clear()
     assert key() == before
     helper.write_text("LR = 5e-4\n")  # imported by the selector's module
-    runner._source_fingerprint.cache_clear()
+    source_fingerprint.cache_clear()
     after_helper = key()
     assert after_helper != before
     source.write_text(source.read_text() + "# a comment\n")
-    runner._source_fingerprint.cache_clear()
+    source_fingerprint.cache_clear()
     assert key() not in (before, after_helper)
