@@ -200,7 +200,7 @@ class TorchSelector(ABC):
         validate = self._validation(data, cfg)
         self._training = True
         try:
-            result = train(recipe, data, cfg, validate=validate)
+            result = train(recipe, data, cfg, validate=validate, desc=f"{self.name}: training")
         finally:
             self._training = False
             self._prepared_for = None  # features were computed with moving weights

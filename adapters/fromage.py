@@ -147,7 +147,8 @@ class FromageSelector(TorchSelector):
         text_vocab = FromageVocab(tok.bos_token_id, tok.pad_token_id, tok.eos_token_id, ret=tok.eos_token_id)
         texts = self._dialogue_texts(data, lambda t: tok(t, add_special_tokens=False).input_ids, text_vocab)
         train(_DialogueTextRecipe(lm, texts, tok.pad_token_id), data,
-              TrainConfig(seed=self.ctx.seed, device=self.device, validation_split=None, patience=None), progress=False)
+              TrainConfig(seed=self.ctx.seed, device=self.device, validation_split=None, patience=None),
+              desc="fromage: tiny LM on dialogue text")
         lm.to("cpu").save_pretrained(out / "lm")
         tok.save_pretrained(out / "lm")
         add_tiny_clip(out, data, self.ctx, self.device)

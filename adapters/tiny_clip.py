@@ -95,7 +95,7 @@ class _PairRecipe:
 def _key(data: Dataset, seed: int) -> str:
     """Only the stickers (bytes and descriptions) shape this model, so only they key it."""
     stickers = [(sid, data.stickers.content_hash(sid), sticker_description(data.stickers[sid])) for sid in sorted(data.stickers)]
-    blob = json.dumps({"stickers": stickers, "seed": seed, "config": TINY_CLIP, "v": VERSION}, sort_keys=True)
+    blob = json.dumps({"stickers": stickers, "seed": seed, "config": tiny_clip_config()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -124,7 +124,8 @@ def tiny_clip_dir(data: Dataset, cache_dir: Path, seed: int = 0, device: str = "
     processor = CLIPImageProcessorPil.from_pretrained(staging)
     recipe = _PairRecipe(model, tokenizer, processor, data)
     if recipe.ids:
-        train(recipe, data, TrainConfig(seed=seed, device=device, validation_split=None, patience=None), progress=False)
+        train(recipe, data, TrainConfig(seed=seed, device=device, validation_split=None, patience=None),
+              desc="tiny CLIP: sticker captions (once per sticker set)")
     model.to("cpu").save_pretrained(staging)
     processor.save_pretrained(staging)
     try:

@@ -368,8 +368,10 @@ def train(
     validate: Callable[[], float] | None = None,
     split: str = "train",
     progress: bool = True,
+    desc: str = "training",
 ) -> TrainResult:
-    """Optimise ``recipe.module`` on ``data.split(split)``; see the module docstring."""
+    """Optimise ``recipe.module`` on ``data.split(split)``; see the module docstring. ``desc``
+    labels the progress bar."""
     run = resolve_config(cfg, recipe.defaults)
     info, device = init_distributed(run.device)
     seed_everything(run.seed + info.rank)
@@ -412,7 +414,7 @@ def train(
         meta = store.load(module, optimizer, scheduler, scaler)
     best_weights = store.load_best()
     started = time.perf_counter()
-    bar = tqdm(total=total, initial=meta["step"], desc="training", unit="step", disable=not (progress and info.is_main), leave=False)
+    bar = tqdm(total=total, initial=meta["step"], desc=desc, unit="step", disable=not (progress and info.is_main), leave=False)
     epoch = meta["epoch"] + 1
     while not meta["done"] and epoch < run.epochs and meta["step"] < total:
         module.train()
