@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from benchmark.errors import SelectorError
 from benchmark.io import JsonlAppender, atomic_write_text, read_jsonl
 from benchmark.metrics import MetricAccumulator
+from benchmark.progress import progress_bar
 from benchmark.selector import Selector
 from benchmark.types import CandidateSet, Query, Sample, ScoreBatch, query_for
 
@@ -87,7 +87,7 @@ def scored_batches(
     """Yield validated ``(samples, candidate sets, scores, emotion logits)`` batch by batch."""
     if len(samples) != len(candidate_sets):
         raise SelectorError("internal: samples and candidate sets differ in length")
-    with tqdm(total=len(samples), desc=desc, unit="sample", disable=not progress, leave=False) as bar:
+    with progress_bar(total=len(samples), desc=desc, unit="sample", disable=not progress, leave=False) as bar:
         for start in range(0, len(samples), batch_size):
             batch_samples = list(samples[start : start + batch_size])
             batch_sets = list(candidate_sets[start : start + batch_size])

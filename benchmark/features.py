@@ -6,7 +6,7 @@ stickers), and image encoders are most of a selector's cost. Whatever depends on
 ``Selector.prepare`` through :func:`encode_stickers`, which
 
 * deduplicates by image *content* (two ids with the same bytes are encoded once),
-* encodes the missing ones in batches under ``torch.inference_mode()`` with a tqdm bar,
+* encodes the missing ones in batches under ``torch.inference_mode()`` with a progress bar,
 * stores each result on disk as ``<cache_dir>/<model fingerprint[:24]>/<hash[:2]>/<hash>.safetensors``
   so the next run (or the next process) reads it instead of encoding again.
 
@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any, Union
 
 import torch
-from tqdm.auto import tqdm
 
+from benchmark.progress import progress_bar
 from benchmark.types import StickerStore
 
 Feature = Union[torch.Tensor, dict[str, torch.Tensor]]
@@ -131,7 +131,7 @@ def encode_stickers(
             missing.append(content_hash)
         else:
             found[content_hash] = cached
-    with tqdm(total=len(missing), desc=desc, unit="sticker", disable=not progress or not missing, leave=False) as bar:
+    with progress_bar(total=len(missing), desc=desc, unit="sticker", disable=not progress or not missing, leave=False) as bar:
         for start in range(0, len(missing), batch_size):
             chunk = missing[start : start + batch_size]
             images = [stickers.image(by_hash[h][0]) for h in chunk]

@@ -152,9 +152,9 @@ def ocr_stickers(
     if missing:
         todo = missing
         if progress:
-            from tqdm import tqdm
+            from benchmark.progress import progress_bar
 
-            todo = tqdm(missing, desc=f"OCR ({engine.name})", unit="sticker")
+            todo = progress_bar(missing, desc=f"OCR ({engine.name})", unit="sticker")
         for n, sid in enumerate(todo, start=1):
             texts[hashes[sid]] = engine.read(stickers.image(sid))
             if n % _SAVE_EVERY == 0:

@@ -64,9 +64,9 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from benchmark.checkpoints import apply_weights, load_weights, module_weights, replace_dir, save_weights
+from benchmark.progress import progress_bar
 from benchmark.selector import TrainConfig
 from benchmark.types import Dataset
 
@@ -414,7 +414,7 @@ def train(
         meta = store.load(module, optimizer, scheduler, scaler)
     best_weights = store.load_best()
     started = time.perf_counter()
-    bar = tqdm(total=total, initial=meta["step"], desc=desc, unit="step", disable=not (progress and info.is_main), leave=False)
+    bar = progress_bar(total=total, initial=meta["step"], desc=desc, unit="step", disable=not (progress and info.is_main), leave=False)
     epoch = meta["epoch"] + 1
     while not meta["done"] and epoch < run.epochs and meta["step"] < total:
         module.train()

@@ -60,9 +60,9 @@ def _render_all(root: Path, stickers: list[StickerRecord], seed: int, progress: 
     (root / "meme_set").mkdir()
     records = stickers
     if progress:
-        from tqdm import tqdm
+        from benchmark.progress import progress_bar
 
-        records = tqdm(stickers, desc="mojichat stickers", unit="sticker")
+        records = progress_bar(stickers, desc="mojichat stickers", unit="sticker")
     for s in records:
         rng = random.Random(f"mojichat:{seed}:render:{s.sticker_id}")
         image = render_sticker(glyphs, s.expression, STYLE_THEMES[s.pack.theme], s.jitter, s.caption, rng)
