@@ -69,6 +69,7 @@ import torch
 from adapters.base import TorchSelector
 from adapters.tiny_clip import TINY_CLIP, tiny_clip_config, tiny_clip_dir
 from benchmark.errors import SelectorError
+from benchmark.io import staging_dir
 from benchmark.knowledge import KnowledgeCache
 from benchmark.selector import SelectorContext
 from benchmark.trainer import RecipeDefaults, ResolvedConfig
@@ -197,14 +198,13 @@ def tiny_backbones(data: Dataset, cache_dir: Path, seed: int, device: str = "cpu
     its config is part of the directory name, so a changed tiny CLIP never reuses a stale copy.
     """
     import shutil
-    import tempfile
 
     path = Path(cache_dir) / "cks-tiny" / f"{data.fingerprint[:20]}-seed{seed}-init{TINY_INIT}-nodrop-clip{_tiny_clip_key()}"
     if all((path / role / "config.json").is_file() for role in ROLES):
         return path
     clip_dir = tiny_clip_dir(data, Path(cache_dir), seed, device)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=path.parent))
+    staging = staging_dir(path.parent, ".staging-")
     write_tiny_backbones(data, staging, seed, clip_dir=clip_dir)
     try:
         staging.replace(path)

@@ -19,13 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
 from adapters.clip import multi_positive_contrastive_loss
 from benchmark.features import encode_stickers
+from benchmark.io import staging_dir
 from benchmark.selector import TrainConfig
 from benchmark.tiny_tokenizer import train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults, train
@@ -108,7 +108,7 @@ def tiny_clip_dir(data: Dataset, cache_dir: Path, seed: int = 0, device: str = "
     if (out / "model.safetensors").is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out.parent))
+    staging = staging_dir(out.parent, ".staging-")
     c = TINY_CLIP
     save_tiny_clip(staging, hidden=c["hidden"], layers=c["layers"], heads=c["heads"], image_size=c["image_size"],
                    patch=c["patch"], projection=c["projection"], seed=seed)

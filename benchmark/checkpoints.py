@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from typing import Any
 import torch
 
 from benchmark.errors import BenchmarkError
-from benchmark.io import atomic_write_bytes, atomic_write_json
+from benchmark.io import atomic_write_bytes, atomic_write_json, staging_dir
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -128,7 +127,7 @@ def save_checkpoint(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    staging = staging_dir(path.parent, f".{path.name}.")
     try:
         save_weights(staging / WEIGHTS, weights)
         info.versions = info.versions or library_versions()

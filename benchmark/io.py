@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +18,16 @@ from benchmark.errors import DataError
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all, with the mode a plain ``open(path, "w")`` gives it.
+
+    The temporary sibling is created with mode 0666 for the kernel to apply the umask, as for any
+    new file. (``tempfile.mkstemp`` makes 0600, which ``os.replace`` keeps: results and caches
+    were readable by their owner only, unlike the predictions files next to them.)
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -28,8 +35,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def staging_dir(parent: Path, prefix: str) -> Path:
+    """A new, uniquely named directory in ``parent``, to be filled and then renamed into place.
+
+    ``tempfile.mkdtemp`` makes it 0700 and the rename keeps that, so a checkpoint or cache would
+    be private to its writer; this one gets the mode ``mkdir`` gives (0777 less the umask).
+    """
+    path = Path(parent) / f"{prefix}{secrets.token_hex(6)}"
+    path.mkdir()
+    return path
 
 
 def atomic_write_text(path: Path, text: str) -> None:

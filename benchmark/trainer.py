@@ -53,7 +53,6 @@ import json
 import math
 import os
 import random
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
@@ -66,6 +65,7 @@ import torch
 from torch import nn
 
 from benchmark.checkpoints import apply_weights, load_weights, module_weights, replace_dir, save_weights
+from benchmark.io import staging_dir
 from benchmark.progress import progress_bar
 from benchmark.selector import TrainConfig
 from benchmark.types import Dataset
@@ -314,7 +314,7 @@ class _StateDir:
         if self.root is None:
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".state.", dir=self.root))
+        staging = staging_dir(self.root, ".state.")
         save_weights(staging / "model.safetensors", module_weights(module, trainable_only=True))
         torch.save(
             {
