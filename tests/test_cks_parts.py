@@ -164,7 +164,7 @@ def test_triplet_loss_by_hand():
     d_pt = 1 - 1 / math.sqrt(2)
     d_pn = 1 - 1 / math.sqrt(1.01)
     expected = (max(0, 0.2 + d_pt - d_pn) + max(0, 0.2 + 0 - 0)) / 2
-    assert triplet_loss(vp, vt, vn_hard, margin=0.2).item() == pytest.approx(expected, rel=1e-6)
+    assert triplet_loss(vp, vt, vn_hard, margin=0.2).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_contrastive_loss_by_hand_with_a_shared_sticker():
@@ -177,14 +177,14 @@ def test_contrastive_loss_by_hand_with_a_shared_sticker():
     logits = 2 * cos
     targets = [1, 0, 1]
     expected = -sum(torch.log_softmax(logits[i], 0)[t] for i, t in enumerate(targets)) / 3
-    assert contrastive_loss(text, visual, keys, scale).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert contrastive_loss(text, visual, keys, scale).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_matching_loss_and_eq14_by_hand():
     pos = torch.tensor([[0.0, 2.0]])
     neg = torch.tensor([[1.0, -1.0]])
     expected = (-math.log(math.exp(2) / (1 + math.exp(2))) - math.log(math.exp(1) / (math.exp(1) + math.exp(-1)))) / 2
-    assert matching_loss(pos, neg).item() == pytest.approx(expected, rel=1e-6)
+    assert matching_loss(pos, neg).item() == pytest.approx(expected, rel=1e-5)
     parts = {"itm": torch.tensor(1.0), "itc": torch.tensor(2.0), "emo": torch.tensor(3.0), "triplet": torch.tensor(4.0)}
     assert LossWeights().total(parts).item() == pytest.approx(1 + 2 + 0.5 * 3 + 0.3 * 4)
     assert LossWeights(itc=0.0).total(parts).item() == pytest.approx(1 + 0.5 * 3 + 0.3 * 4)

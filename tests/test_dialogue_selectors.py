@@ -130,7 +130,7 @@ def test_paper_loading_path_gives_identical_scores(name, data, cache, tmp_path):
     tiny.prepare(data.stickers)
     paper.prepare(data.stickers)
     queries = _queries(data)
-    np.testing.assert_allclose(paper.score(queries).scores, tiny.score(queries).scores, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(paper.score(queries).scores, tiny.score(queries).scores, rtol=1e-5, atol=1e-5)
 
 
 def test_fromage_paper_loads_an_official_directory(data, trained, tmp_path):

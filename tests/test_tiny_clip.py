@@ -24,7 +24,7 @@ def test_multi_positive_loss_by_hand():
     i2t = -(torch.log_softmax(columns[0], 0)[0]
             + 0.5 * torch.log_softmax(columns[1], 0)[0] + 0.5 * torch.log_softmax(columns[1], 0)[1]) / 2
     got = multi_positive_contrastive_loss(text, image, positive, scale)
-    assert got.item() == pytest.approx(((t2i + i2t) / 2).item(), rel=1e-6)
+    assert got.item() == pytest.approx(((t2i + i2t) / 2).item(), rel=1e-5)
 
 
 def test_sticker_id_loss_is_the_multi_positive_loss_with_equal_ids():
