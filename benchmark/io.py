@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,26 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
+def _refusing_duplicate_keys(path: Path):
+    """An ``object_pairs_hook`` for ``path``: ``json.load`` keeps only the last of two equal keys,
+    which silently drops data (a second ``"dialogue 3"`` replaces the first)."""
+
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) < len(pairs):
+            key = next(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+            raise DataError(f"{path}: key {key!r} appears twice in one object; rename or merge the two")
+        return obj
+
+    return build
+
+
 def read_json(path: Path) -> Any:
-    """Parse a JSON file; a missing or malformed file is a :class:`DataError` naming it."""
+    """Parse a JSON file; a missing, malformed or key-repeating file is a :class:`DataError` naming it."""
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            return json.load(f, object_pairs_hook=_refusing_duplicate_keys(path))
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except json.JSONDecodeError as exc:
@@ -73,6 +88,8 @@ def read_json(path: Path) -> Any:
         ) from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except RecursionError:
+        raise DataError(f"{path}: nested too deeply to parse (a damaged file?); fix or re-download it") from None
 
 
 def read_jsonl(path: Path, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict]]:

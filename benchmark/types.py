@@ -7,6 +7,7 @@ selector written by someone else sees exactly the same shapes as the built-in on
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -120,14 +121,31 @@ class StickerStore(Mapping[str, Sticker]):
         return len(self._stickers)
 
     def image(self, sticker_id: str):
-        """The sticker as an RGB ``PIL.Image``; animated GIFs give their first frame."""
+        """The sticker as an RGB ``PIL.Image``; animated GIFs give their first frame.
+
+        An image over Pillow's ``Image.MAX_IMAGE_PIXELS`` is refused, not decoded: Pillow itself
+        raises beyond twice the limit but only warns between it and twice it, and decoding such a
+        file can exhaust memory. ``Image.open`` checks the size from the header, so turning its
+        warning into an error there (``catch_warnings``) stops the file before any pixel is read
+        and prints no stray warning; comparing ``img.size`` afterwards would print it first.
+        ``catch_warnings`` swaps process-wide filters, which is safe as long as images are decoded
+        on one thread, as every caller here does.
+        """
         from PIL import Image
 
         path = self[sticker_id].path
         try:
-            with Image.open(path) as img:
-                img.seek(0)
-                return img.convert("RGB")
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as img:
+                    img.seek(0)
+                    return img.convert("RGB")
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise DataError(
+                f"{path}: the image of sticker {sticker_id!r} exceeds Pillow's limit of "
+                f"Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS} pixels; resize it to sticker size, "
+                f"e.g. convert {path} -resize 512x512 {path} (ImageMagick)"
+            ) from None
         except (OSError, ValueError) as exc:
             raise DataError(
                 f"{path}: cannot decode the image of sticker {sticker_id!r} ({exc}); "

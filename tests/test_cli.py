@@ -160,8 +160,9 @@ def test_image_outside_dataset_is_refused(mini_mod_dir, tmp_path):
 
 def test_gold_missing_from_official_set_is_refused(mini_mod_dir, tmp_path):
     items = json.loads((mini_mod_dir / "test_easy_task2.json").read_text())
-    gold = items[2]["answer"]["img_id"]
-    items[2]["candidate"]["set"] = [c for c in items[2]["candidate"]["set"] if c != gold]
+    gold, cands = items[2]["answer"]["img_id"], items[2]["candidate"]["set"]
+    outsider = next(f"{s:03d}" for s in range(100) if f"{s:03d}" not in cands)  # keeps the set's size
+    items[2]["candidate"]["set"] = [outsider if c == gold else c for c in cands]
     (mini_mod_dir / "test_easy_task2.json").write_text(json.dumps(items))
     proc = cli(*_run_args(mini_mod_dir, tmp_path / "run", "--models", "random", "--candidates", "official", "--splits", "test_easy"))
     _assert_one_line_error(proc, r"sample test_easy/2: the gold sticker .* is not in its official candidate set")

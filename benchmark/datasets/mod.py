@@ -9,8 +9,9 @@ Layout::
     DIR/*test_<name>*task2*.json [{"history": [...], "candidate": {"speaker_id", "set": [...]},
                                    "answer": {"speaker_id", "img_id"}}]
     DIR/*test_<name>*task3*.json same histories, last turn carrying the sent sticker, answer.emotion_id
-    DIR/emotions.json            optional: emotion names (list, or {"id": name})
-    DIR/sticker_meta.json        optional: sticker id -> metadata
+    DIR/emotions.json            optional: emotion names (list, or {"id": name} for ids 0..N-1);
+                                 without it the emotion ids used must be 0..N-1, no gaps
+    DIR/sticker_meta.json        optional: sticker id -> {metadata}
 
 Public code mishandled sticker ids: dialogue files zero-pad them ("030") while id2img.json may
 not ("30"), and ``if img_id:`` silently dropped sticker "0". Ids are normalised here once, and
@@ -20,7 +21,8 @@ only a missing or null ``img_id`` means "no sticker".
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +40,42 @@ def normalize_sticker_id(raw: Any) -> str:
     return str(int(text)) if text.isdigit() else text
 
 
-def _history_key(history: list) -> tuple:
+def _history_key(history: list[dict]) -> tuple:
     """Task-3 items are joined to task-2 items by who said what, in order."""
-    return tuple((str(t.get("speaker_id")), str(t.get("txt") or "")) for t in history if isinstance(t, dict))
+    return tuple((str(t.get("speaker_id")), str(t.get("txt") or "")) for t in history)
 
 
 def _has_sticker(turn: Mapping[str, Any]) -> bool:
     return turn.get("img_id") not in (None, "")
+
+
+def _integer(raw: Any) -> int | None:
+    """``3`` and ``"3"`` are 3; ``1.5``, ``true`` and ``Infinity`` are not (``int()`` takes or crashes on)."""
+    if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+        return None
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+def _speaker(raw: Any, where: str) -> str:
+    """Speakers are compared by name: ``null`` or a list would become a made-up speaker ``"None"``."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        raise DataError(
+            f"{where}: field 'speaker_id' = {raw!r} is not a speaker name; "
+            'give a string such as "[speaker1]"'
+        )
+    return str(raw)
+
+
+def _meta(raw: Any, where: str) -> dict:
+    """A turn's or item's optional free-form ``meta``, carried into its sample."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise DataError(f"{where}: field 'meta' must be an object, got {type(raw).__name__}")
+    return dict(raw)
 
 
 def find_files(root: Path, overrides: Mapping[str, Path] | None = None) -> dict[str, Path]:
@@ -78,13 +109,32 @@ def find_files(root: Path, overrides: Mapping[str, Path] | None = None) -> dict[
     return found
 
 
+def _item_speaker(answer: dict, candidate: dict, where: str, fallback: str) -> str:
+    """Who sends the answer: the answer's ``speaker_id``, else the candidate's, else the last turn's."""
+    for name, part in (("answer", answer), ("candidate", candidate)):
+        if part.get("speaker_id"):
+            return _speaker(part["speaker_id"], f"{where}, {name}")
+    return fallback
+
+
+def _check_sticker_keys(path: Path, keys: Iterable[str]) -> None:
+    """``"030"`` and ``"30"`` in one file are one sticker twice; which one wins must not be silent."""
+    seen: dict[str, str] = {}
+    for key in keys:
+        sticker_id = normalize_sticker_id(key)
+        if sticker_id in seen:
+            raise DataError(
+                f"{path}: keys {seen[sticker_id]!r} and {key!r} are both sticker {sticker_id!r}; keep one"
+            )
+        seen[sticker_id] = key
+
+
 def _load_stickers(root: Path) -> StickerStore:
     id2img = read_json(root / "id2img.json")
     if not isinstance(id2img, dict):
         raise DataError(f"{root / 'id2img.json'}: expected an object mapping sticker id to file name")
-    meta_path = root / "sticker_meta.json"
-    metadata = read_json(meta_path) if meta_path.exists() else {}
-    metadata = {normalize_sticker_id(k): v for k, v in metadata.items()}
+    _check_sticker_keys(root / "id2img.json", id2img)
+    metadata = _sticker_meta(root / "sticker_meta.json")
     image_root = (root / "meme_set").resolve()
     stickers = []
     for raw_id, file_name in id2img.items():
@@ -104,18 +154,100 @@ def _load_stickers(root: Path) -> StickerStore:
     return StickerStore(stickers, root=root)
 
 
-def _emotion_names(root: Path, max_id: int) -> tuple[str, ...]:
+def _sticker_meta(path: Path) -> dict[str, dict]:
+    """Optional ``{sticker id: {key: value}}``; each sticker keeps its object as ``Sticker.meta``."""
+    if not path.exists():
+        return {}
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise DataError(
+            f"{path}: expected an object mapping sticker id to an object of metadata, "
+            f"got {type(data).__name__}"
+        )
+    for raw_id, meta in data.items():
+        if not isinstance(meta, dict):
+            raise DataError(
+                f"{path}: the metadata of sticker {raw_id!r} is {type(meta).__name__}, not an object; "
+                'make it {"key": value}'
+            )
+    _check_sticker_keys(path, data)
+    return {normalize_sticker_id(k): v for k, v in data.items()}
+
+
+def _emotions_by_id(path: Path, data: dict) -> list:
+    """``{"id": name}`` as a list: the ids must be exactly 0..N-1, or names would shift to other ids."""
+    by_id = {}
+    for key, name in data.items():
+        try:
+            by_id[int(key)] = name
+        except ValueError:
+            raise DataError(
+                f"{path}: unexpected key {key!r}; the keys must be emotion ids 0, 1, 2, ... "
+                "(or make the file a list of names)"
+            ) from None
+    missing = next((i for i in range(len(data)) if i not in by_id), None)
+    if missing is not None:
+        raise DataError(
+            f"{path}: the emotion ids must be 0..{len(data) - 1}, each once, but {missing} is missing; "
+            "number the emotions from 0"
+        )
+    return [by_id[i] for i in range(len(data))]
+
+
+def _read_emotions(path: Path) -> tuple[str, ...]:
+    """emotions.json: names indexed by emotion id, as a list or an object ``{"id": name}``."""
+    data = read_json(path)
+    names = _emotions_by_id(path, data) if isinstance(data, dict) else data
+    if not isinstance(names, list):
+        raise DataError(f"{path}: expected a list of emotion names or an object {{\"id\": name}}")
+    first_id: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            raise DataError(f"{path}: emotion {i} is {name!r}, not a name; give each one a non-empty string")
+        if name in first_id:
+            raise DataError(
+                f"{path}: emotion name {name!r} is given to ids {first_id[name]} and {i}; "
+                "each emotion needs its own name"
+            )
+        first_id[name] = i
+    return tuple(names)
+
+
+def _emotion_names(root: Path, used: Mapping[int, str]) -> tuple[str, ...]:
+    """Names for the emotion ids ``used`` (id -> first place it occurs).
+
+    Without emotions.json the ids themselves define the classes, so they must run 0..N-1: a
+    stray 999 among 0..11 would otherwise make 1000 classes, 988 of them never seen.
+    """
     path = root / "emotions.json"
     if path.exists():
-        names = read_json(path)
-        if isinstance(names, dict):
-            names = [names[k] for k in sorted(names, key=lambda k: int(k))]
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise DataError(f"{path}: expected a list of emotion names")
-        if max_id >= len(names):
-            raise DataError(f"{path}: lists {len(names)} emotions but emotion id {max_id} is used")
-        return tuple(names)
-    return tuple(f"emotion_{i}" for i in range(max_id + 1))
+        names = _read_emotions(path)
+        top = max(used, default=-1)
+        if top >= len(names):
+            raise DataError(f"{path}: lists {len(names)} emotions but emotion id {top} is used ({used[top]})")
+        return names
+    gap = next(i for i in range(len(used) + 1) if i not in used)
+    beyond = sorted(i for i in used if i > gap)
+    if beyond:
+        shown = ", ".join(map(str, beyond[:10])) + (", ..." if len(beyond) > 10 else "")
+        raise DataError(
+            f"{root}: no emotions.json, and the emotion ids used are not 0..N-1 without gaps: id {gap} "
+            f"never occurs but {shown} do (id {beyond[0]} at {used[beyond[0]]}); "
+            "ship an emotions.json that names the emotions"
+        )
+    return tuple(f"emotion_{i}" for i in range(len(used)))
+
+
+def _check_candidate_sizes(path: Path, sizes: list[int]) -> None:
+    """One split, one candidate-set size: results are labelled by it (R@1 of 11), which a set of
+    5 among sets of 11 would silently misstate."""
+    if len(set(sizes)) > 1:
+        common = Counter(sizes).most_common(1)[0][0]
+        n = next(n for n, size in enumerate(sizes) if size != common)
+        raise DataError(
+            f"{path}, item {n}: has {sizes[n]} candidates, most others {common}; the official candidate sets "
+            "of a split must all have the same size (fix the task-2 file or use --candidates sampled)"
+        )
 
 
 class _Parser:
@@ -123,7 +255,7 @@ class _Parser:
 
     def __init__(self, stickers: StickerStore):
         self.stickers = stickers
-        self.max_emotion = -1
+        self.emotion_places: dict[int, str] = {}  # emotion id -> where it first occurs
 
     def utterance(self, turn: Any, where: str) -> Utterance:
         if not isinstance(turn, dict):
@@ -131,8 +263,11 @@ class _Parser:
         for key in ("speaker_id", "txt"):
             if key not in turn:
                 raise DataError(f"{where}: missing field {key!r}")
+        text = turn["txt"]
+        if text is not None and not isinstance(text, str):
+            raise DataError(f"{where}: field 'txt' = {text!r} is not text; give a string (or null for none)")
         sticker = self.sticker(turn["img_id"], where) if _has_sticker(turn) else None
-        return Utterance(str(turn["speaker_id"]), str(turn["txt"] or ""), sticker)
+        return Utterance(_speaker(turn["speaker_id"], where), text or "", sticker)
 
     def sticker(self, raw: Any, where: str) -> str:
         sticker_id = normalize_sticker_id(raw)
@@ -143,81 +278,95 @@ class _Parser:
     def emotion(self, raw: Any, where: str) -> int | None:
         if raw is None or raw == "":
             return None
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            raise DataError(f"{where}: field 'emotion_id' = {raw!r} is not an integer") from None
+        value = _integer(raw)
+        if value is None:
+            raise DataError(f"{where}: field 'emotion_id' = {raw!r} is not an integer")
         if value < 0:
             raise DataError(f"{where}: field 'emotion_id' = {value} is negative")
-        self.max_emotion = max(self.max_emotion, value)
+        self.emotion_places.setdefault(value, where)
         return value
 
     def dialogues(self, path: Path, split: str) -> list[Sample]:
         data = read_json(path)
         if not isinstance(data, dict):
             raise DataError(f"{path}: expected an object of dialogues ({{\"dialogue N\": [turns]}})")
+        keys: dict[str, str] = {}  # the key's part of a sample id -> the key
         samples = []
         for key, turns in data.items():
-            if not isinstance(turns, list):
-                raise DataError(f"{path}, {key!r}: expected a list of turns")
-            context = [self.utterance(t, f"{path}, {key!r}, turn {i}") for i, t in enumerate(turns)]
-            for i, turn in enumerate(turns):
-                if i == 0 or not _has_sticker(turn):
-                    continue
-                where = f"{path}, {key!r}, turn {i}"
-                meta = dict(turn.get("meta") or {})
-                meta.update(dialogue=key, turn=i)
-                samples.append(
-                    Sample(
-                        sample_id=f"{split}/{key.replace(' ', '_')}/{i}",
-                        context=(*context[:i], Utterance(context[i].speaker, context[i].text)),
-                        speaker=context[i].speaker,
-                        gold=context[i].sticker_id,
-                        emotion=self.emotion(turn.get("emotion_id"), where),
-                        meta=meta,
-                    )
+            dialogue_id = key.replace(" ", "_")
+            if dialogue_id in keys:
+                raise DataError(
+                    f"{path}: dialogue keys {keys[dialogue_id]!r} and {key!r} both give sample ids "
+                    f"{split}/{dialogue_id}/<turn>; rename one of them"
                 )
+            keys[dialogue_id] = key
+            samples += self.dialogue(turns, f"{path}, {key!r}", f"{split}/{dialogue_id}", key)
+        return samples
+
+    def dialogue(self, turns: Any, where: str, id_prefix: str, key: str) -> list[Sample]:
+        """One sample per turn that sends a sticker, except a dialogue's opening turn."""
+        if not isinstance(turns, list):
+            raise DataError(f"{where}: expected a list of turns")
+        context = [self.utterance(t, f"{where}, turn {i}") for i, t in enumerate(turns)]
+        samples = []
+        for i, turn in enumerate(turns):
+            if i == 0 or not _has_sticker(turn):
+                continue
+            at = f"{where}, turn {i}"
+            samples.append(
+                Sample(
+                    sample_id=f"{id_prefix}/{i}",
+                    context=(*context[:i], Utterance(context[i].speaker, context[i].text)),
+                    speaker=context[i].speaker,
+                    gold=context[i].sticker_id,
+                    emotion=self.emotion(turn.get("emotion_id"), at),
+                    meta={**_meta(turn.get("meta"), at), "dialogue": key, "turn": i},
+                )
+            )
         return samples
 
     def test_items(self, path: Path, split: str, emotions: Mapping[tuple, int]) -> list[Sample]:
         items = read_json(path)
         if not isinstance(items, list):
             raise DataError(f"{path}: expected a list of task-2 items")
-        samples = []
-        for n, item in enumerate(items):
-            where = f"{path}, item {n}"
-            if not isinstance(item, dict):
-                raise DataError(f"{where}: expected an object")
-            for key in ("history", "candidate", "answer"):
-                if key not in item:
-                    raise DataError(f"{where}: missing field {key!r}")
-            history = item["history"]
-            if not isinstance(history, list) or not history:
-                raise DataError(f"{where}: field 'history' must be a non-empty list of turns")
-            context = tuple(self.utterance(t, f"{where}, history turn {i}") for i, t in enumerate(history))
-            last = context[-1]
-            context = (*context[:-1], Utterance(last.speaker, last.text))
-            answer, candidate = item["answer"], item["candidate"]
-            if not isinstance(answer, dict) or "img_id" not in answer:
-                raise DataError(f"{where}: field 'answer' needs an 'img_id'")
-            if not isinstance(candidate, dict) or not isinstance(candidate.get("set"), list):
-                raise DataError(f"{where}: field 'candidate' needs a 'set' list")
-            gold = self.sticker(answer["img_id"], f"{where}, answer")
-            official = tuple(self.sticker(c, f"{where}, candidate set") for c in candidate["set"])
-            speaker = str(answer.get("speaker_id") or candidate.get("speaker_id") or last.speaker)
-            meta = dict(item.get("meta") or {})
-            meta.update({OFFICIAL_KEY: official, "index": n})
-            samples.append(
-                Sample(
-                    sample_id=f"{split}/{n}",
-                    context=context,
-                    speaker=speaker,
-                    gold=gold,
-                    emotion=emotions.get((_history_key(history), gold)),
-                    meta=meta,
-                )
-            )
+        samples = [self.test_item(item, n, path, split, emotions) for n, item in enumerate(items)]
+        _check_candidate_sizes(path, [len(s.meta[OFFICIAL_KEY]) for s in samples])
         return samples
+
+    def test_item(self, item: Any, n: int, path: Path, split: str, emotions: Mapping[tuple, int]) -> Sample:
+        """Task-2 item ``n``: the history up to the text sent with the sticker, official set and answer."""
+        where = f"{path}, item {n}"
+        if not isinstance(item, dict):
+            raise DataError(f"{where}: expected an object")
+        for key in ("history", "candidate", "answer"):
+            if key not in item:
+                raise DataError(f"{where}: missing field {key!r}")
+        history = item["history"]
+        if not isinstance(history, list) or not history:
+            raise DataError(f"{where}: field 'history' must be a non-empty list of turns")
+        context = tuple(self.utterance(t, f"{where}, history turn {i}") for i, t in enumerate(history))
+        last = context[-1]
+        context = (*context[:-1], Utterance(last.speaker, last.text))
+        answer, candidate = item["answer"], item["candidate"]
+        if not isinstance(answer, dict) or "img_id" not in answer:
+            raise DataError(f"{where}: field 'answer' needs an 'img_id'")
+        if not isinstance(candidate, dict) or not isinstance(candidate.get("set"), list):
+            raise DataError(f"{where}: field 'candidate' needs a 'set' list")
+        gold = self.sticker(answer["img_id"], f"{where}, answer")
+        official = tuple(self.sticker(c, f"{where}, candidate set") for c in candidate["set"])
+        if len(official) < 2:
+            raise DataError(
+                f"{where}: the candidate set has {len(official)} sticker(s); "
+                "it needs at least 2 (the gold and a negative)"
+            )
+        return Sample(
+            sample_id=f"{split}/{n}",
+            context=context,
+            speaker=_item_speaker(answer, candidate, where, last.speaker),
+            gold=gold,
+            emotion=emotions.get((_history_key(history), gold)),
+            meta={**_meta(item.get("meta"), where), OFFICIAL_KEY: official, "index": n},
+        )
 
     def task3_emotions(self, path: Path) -> dict[tuple, int]:
         items = read_json(path)
@@ -230,7 +379,12 @@ class _Parser:
             answer = item.get("answer") if isinstance(item, dict) else None
             if not isinstance(history, list) or not history or not isinstance(answer, dict):
                 raise DataError(f"{where}: expected 'history' (non-empty list) and 'answer' (object)")
-            if not isinstance(history[-1], dict) or not _has_sticker(history[-1]):
+            for i, turn in enumerate(history):
+                if not isinstance(turn, dict):
+                    raise DataError(
+                        f"{where}, history turn {i}: a turn must be an object, got {type(turn).__name__}"
+                    )
+            if not _has_sticker(history[-1]):
                 raise DataError(f"{where}: the last history turn must carry the sent sticker's 'img_id'")
             emotion = self.emotion(answer.get("emotion_id"), f"{where}, answer")
             if emotion is None:
@@ -272,7 +426,7 @@ def load_mod(root: Path, name: str = "mod", files: Mapping[str, Path] | None = N
         name=name,
         splits=splits,
         stickers=stickers,
-        emotion_names=_emotion_names(root, parser.max_emotion),
+        emotion_names=_emotion_names(root, parser.emotion_places),
         root=root,
         info={"files": {role: str(p) for role, p in sorted(paths.items())}},
     )
