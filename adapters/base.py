@@ -23,7 +23,8 @@ implements five hooks:
 
 The base class supplies the rest: lazy model building (a ``paper`` backbone is loaded on first
 use, never twice when a checkpoint follows), device placement, seeding, ``fit`` (the shared
-trainer with early stopping on validation ``mrr``), ``save``/``load`` through
+trainer, with early stopping on the validation MRR callable the harness passes in
+``TrainConfig.validation``), ``save``/``load`` through
 :mod:`benchmark.checkpoints`, and ``meta.num_parameters``.
 
 Checkpoint layout (see :mod:`benchmark.checkpoints`): ``model.safetensors`` holds the trainable
@@ -58,9 +59,6 @@ from benchmark.selector import SelectorContext, SelectorMeta, TrainConfig
 from benchmark.trainer import Recipe, dist_info, resolve_config, seed_everything, train
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
 
-VALIDATION_SAMPLES = 256  # early stopping needs a signal, not the full split
-VALIDATION_CANDIDATES = 10
-
 
 class TorchSelector(ABC):
     name: ClassVar[str]
@@ -69,6 +67,7 @@ class TorchSelector(ABC):
     license: ClassVar[str | None] = None
     paper_backbone: ClassVar[str]
     supports_emotion: ClassVar[bool] = False
+    early_stopping: ClassVar[bool] = True  # False: the harness's validation callable is ignored (zero-shot)
 
     def __init__(self, ctx: SelectorContext):
         if ctx.preset not in ("tiny", "paper"):
@@ -85,6 +84,7 @@ class TorchSelector(ABC):
         self.meta = SelectorMeta(
             name=self.name,
             preset=ctx.preset,
+            presets=("tiny", "paper"),
             supports_emotion=self.supports_emotion,
             trainable=True,
             description=self.description,
@@ -197,7 +197,7 @@ class TorchSelector(ABC):
 
             shutil.copytree(tiny, resume_backbone)  # every rank built the same seeded init; one copy
         recipe = self.recipe(data)
-        validate = self._validation(data, cfg)
+        validate = (lambda: cfg.validation(self)) if cfg.validation is not None and self.early_stopping else None
         self._training = True
         try:
             result = train(recipe, data, cfg, validate=validate, desc=f"{self.name}: training")
@@ -212,22 +212,6 @@ class TorchSelector(ABC):
             "result": {"steps": result.steps, "epochs": result.epochs, "best_validation_mrr": result.best_metric,
                        "best_epoch": result.best_epoch, "seconds": result.seconds},
         }
-
-    def _validation(self, data: Dataset, cfg: TrainConfig):
-        from benchmark.candidates import sampled_candidates
-        from benchmark.evaluator import quick_metrics
-
-        split = cfg.validation_split
-        if split is None or split not in data.splits or not data.splits[split]:
-            return None
-        samples = data.split(split)[:VALIDATION_SAMPLES]
-        sets = sampled_candidates(samples, list(data.stickers), min(VALIDATION_CANDIDATES, len(data.stickers)), seed=cfg.seed)
-
-        def validate() -> float:
-            self.prepare(data.stickers)
-            return float(quick_metrics(self, samples, sets)["mrr"])
-
-        return validate
 
     def save(self, path: Path) -> None:
         self.ensure_model()

@@ -493,21 +493,47 @@ class CKSRecipe:
 # ---------------------------------------------------------------------------- registry
 
 
-def _variant(class_name: str, name: str, description: str, **switches: Any) -> type[CKSSelector]:
-    """A Table 2 row: ``CKSSelector`` with one part switched off (the class is its own factory)."""
-    return type(class_name, (CKSSelector,), {
-        "__module__": __name__, "__qualname__": class_name, "name": name, "description": description,
-        "switches": switches, "supports_emotion": not switches.get("no_emo", False),
-    })
+class CKSNoKEUE(CKSSelector):
+    name = "cks-no-keue"
+    description = "CKS without KEUE (ĥ = Linear(RoBERTa r_i))"
+    switches = {"use_keue": False}
 
 
-CKSNoKEUE = _variant("CKSNoKEUE", "cks-no-keue", "CKS without KEUE (ĥ = Linear(RoBERTa r_i))", use_keue=False)
-CKSNoVKD = _variant("CKSNoVKD", "cks-no-vkd", "CKS without the visual knowledge deconfounder", use_vkd=False)
-CKSNoCIM = _variant("CKSNoCIM", "cks-no-cim", "CKS without the content-invariant module and triplet loss", use_cim=False)
-CKSNoITC = _variant("CKSNoITC", "cks-no-itc", "CKS without the contrastive loss and score", no_itc=True)
-CKSNoITM = _variant("CKSNoITM", "cks-no-itm", "CKS without the matching loss and score", no_itm=True)
-CKSNoEmo = _variant("CKSNoEmo", "cks-no-emo", "CKS without the emotion loss", no_emo=True)
-CKSNoOCR = _variant("CKSNoOCR", "cks-no-ocr", "CKS without OCR tokens", use_ocr=False)
+class CKSNoVKD(CKSSelector):
+    name = "cks-no-vkd"
+    description = "CKS without the visual knowledge deconfounder"
+    switches = {"use_vkd": False}
+
+
+class CKSNoCIM(CKSSelector):
+    name = "cks-no-cim"
+    description = "CKS without the content-invariant module and triplet loss"
+    switches = {"use_cim": False}
+
+
+class CKSNoITC(CKSSelector):
+    name = "cks-no-itc"
+    description = "CKS without the contrastive loss and score"
+    switches = {"no_itc": True}
+
+
+class CKSNoITM(CKSSelector):
+    name = "cks-no-itm"
+    description = "CKS without the matching loss and score"
+    switches = {"no_itm": True}
+
+
+class CKSNoEmo(CKSSelector):
+    name = "cks-no-emo"
+    description = "CKS without the emotion loss"
+    switches = {"no_emo": True}
+    supports_emotion = False
+
+
+class CKSNoOCR(CKSSelector):
+    name = "cks-no-ocr"
+    description = "CKS without OCR tokens"
+    switches = {"use_ocr": False}
 
 
 def build(ctx: SelectorContext) -> CKSSelector:

@@ -33,7 +33,6 @@ Presets — what each one saw, exactly:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +113,7 @@ class FromageSelector(TorchSelector):
     reference = "Koh, Salakhutdinov, Fried: Grounding Language Models to Images for Multimodal Inputs and Outputs, ICML 2023"
     license = "Apache-2.0"
     paper_backbone = "fromage_model"
+    early_stopping = False  # zero-shot on the dialogue task: its validation MRR must not steer training
 
     def config(self):
         if self.ctx.preset == "tiny":
@@ -189,7 +189,7 @@ class FromageSelector(TorchSelector):
             self.ensure_model(data)
             self._fit_info = {"result": {"steps": 0, "note": "zero-shot: official FROMAGe mappings, no training"}}
             return
-        super().fit(data, replace(cfg, validation_split=None, patience=None))
+        super().fit(data, cfg)
 
     # ------------------------------------------------------------------ tensors
 

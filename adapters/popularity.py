@@ -20,6 +20,8 @@ from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
 
 
 class PopularitySelector:
+    description = "how often each sticker was the gold in the training split: the context-blind floor"
+
     def __init__(self, counts: dict[str, int] | None = None, train_split: str = "train"):
         self.counts = dict(counts or {})
         self.train_split = train_split
@@ -27,7 +29,7 @@ class PopularitySelector:
             name="popularity",
             preset="default",
             trainable=True,
-            description="frequency of each sticker as the gold in the training split",
+            description=self.description,
             config={"train_split": train_split},
         )
 
@@ -43,7 +45,14 @@ class PopularitySelector:
         if not file.is_file():
             raise BenchmarkError(f"{path}: not a popularity checkpoint (no popularity.json)")
         state = read_json(file)
-        return cls(counts={str(k): int(v) for k, v in state["counts"].items()}, train_split=state["train_split"])
+        counts = state.get("counts") if isinstance(state, dict) else None
+        if not isinstance(counts, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in counts.values()) \
+                or not isinstance(state.get("train_split"), str):
+            raise BenchmarkError(
+                f"{file}: expected {{\"counts\": {{sticker id: integer}}, \"train_split\": name}}; "
+                "the checkpoint is damaged, delete it and train again"
+            )
+        return cls(counts={str(k): v for k, v in counts.items()}, train_split=state["train_split"])
 
     def prepare(self, stickers: StickerStore) -> None:
         """Nothing to precompute."""

@@ -13,12 +13,14 @@ from benchmark.types import Query, ScoreBatch, StickerStore
 
 
 class RandomSelector:
+    description = "uniform random scores, seeded per (sample, candidate): the chance floor"
+
     def __init__(self, seed: int = 0):
         self.seed = seed
         self.meta = SelectorMeta(
             name="random",
             preset="default",
-            description="uniform random scores (chance level)",
+            description=self.description,
             config={"seed": seed},
         )
 

@@ -1,6 +1,7 @@
 """stickerbench: compare sticker selectors on identical candidate sets.
 
-The public API a selector author needs is re-exported here.
+The public API a selector author needs is re-exported here, and ``evaluate`` / ``load_results``
+(see :mod:`benchmark.api`) for notebooks; those two are imported on first use.
 """
 
 from benchmark.errors import BenchmarkError, DataError, SelectorError
@@ -22,10 +23,23 @@ from benchmark.types import (
     StickerStore,
     Utterance,
 )
+from benchmark.version import __version__
 
-__version__ = "0.1.0"
+
+def __getattr__(name: str):
+    if name == "evaluate":
+        from benchmark.api import evaluate
+
+        return evaluate
+    if name in ("load_results", "RunResults"):
+        from benchmark import results
+
+        return getattr(results, name)
+    raise AttributeError(f"module 'benchmark' has no attribute {name!r}")
+
 
 __all__ = [
+    "__version__",
     "BenchmarkError",
     "CandidateSet",
     "DataError",
@@ -43,4 +57,7 @@ __all__ = [
     "TrainableSelector",
     "Utterance",
     "register_selector",
+    "evaluate",
+    "load_results",
+    "RunResults",
 ]

@@ -60,7 +60,7 @@ class CheckpointInfo:
 
 
 def library_versions() -> dict[str, Any]:
-    from benchmark.results import library_versions as libs
+    from benchmark.provenance import library_versions as libs
 
     return {"python": sys.version.split()[0], **libs()}
 

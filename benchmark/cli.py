@@ -1,4 +1,4 @@
-"""``python -m benchmark``: run | list | leaderboard | train | data | knowledge.
+"""``python -m benchmark``: run | list | leaderboard | rescore | train | data | knowledge.
 
 User errors (a bad file, an unknown selector, invalid scores) print one line saying what is
 wrong and what to do, and exit with status 2; ``--debug`` shows the traceback instead.
@@ -7,24 +7,19 @@ wrong and what to do, and exit with status 2; ``--debug`` shows the traceback in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 
+from benchmark.cli_args import csv_list, float_in, int_at_least, key_value
 from benchmark.errors import BenchmarkError
 
+COMMAND_ENTRY_POINTS = "stickerbench.commands"
+
 PAPER_LINEUP = "random,popularity,clip,vilt,blip2,mod-gpt,mmbert,fromage,cks"
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
-def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -32,20 +27,20 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dataset", default="mojichat", choices=["mojichat", "mod"],
                    help="mojichat (embedded, generated offline on first use) or mod (needs --data-dir); default: mojichat")
     g.add_argument("--data-dir", type=Path, help="dataset directory in the MOD (DSTC10 Track 1) layout")
-    g.add_argument("--data-file", type=_key_value, action="append", default=[], metavar="ROLE=PATH",
+    g.add_argument("--data-file", type=key_value, action="append", default=[], metavar="ROLE=PATH",
                    help="name a file explicitly instead of finding it by name; ROLE is train, validation, "
                         "test_easy.task2, test_easy.task3, test_hard.task2, ... (repeatable)")
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training (defaults: each selector's paper recipe, scaled for its preset)")
-    g.add_argument("--epochs", type=int, help="maximum number of epochs")
-    g.add_argument("--lr", type=float, help="peak learning rate")
-    g.add_argument("--train-batch-size", type=int, help="global training batch size")
-    g.add_argument("--weight-decay", type=float, help="AdamW weight decay")
-    g.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps (default 1)")
-    g.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
-    g.add_argument("--patience", type=int, default=2,
+    g.add_argument("--epochs", type=int_at_least(1), help="maximum number of epochs")
+    g.add_argument("--lr", type=float_in(0, open_low=True), help="peak learning rate")
+    g.add_argument("--train-batch-size", type=int_at_least(1), help="global training batch size")
+    g.add_argument("--weight-decay", type=float_in(0), help="AdamW weight decay")
+    g.add_argument("--grad-accum", type=int_at_least(1), default=1, help="gradient accumulation steps (default 1)")
+    g.add_argument("--max-steps", type=int_at_least(1), help="stop after this many optimiser steps")
+    g.add_argument("--patience", type=int_at_least(0), default=2,
                    help="early stopping: epochs without a better validation MRR (default 2; 0 disables)")
 
 
@@ -59,7 +54,7 @@ def _add_selector_args(p: argparse.ArgumentParser) -> None:
                    help="import MODULE first so that its @register_selector factories exist (repeatable)")
     g.add_argument("--ocr", choices=["none", "rapidocr", "paddleocr"], default="rapidocr",
                    help="OCR engine for sticker text used by MMBERT and CKS (default rapidocr, offline)")
-    g.add_argument("--option", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+    g.add_argument("--option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                    help="selector option, e.g. clip_model=/path/to/clip or comet_model=/path (repeatable)")
 
 
@@ -82,14 +77,15 @@ def _options(args: argparse.Namespace) -> dict[str, str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.runner import RunConfig, run
+    from benchmark.run_config import RunConfig
+    from benchmark.runner import run
 
     cfg = RunConfig(
-        models=_csv(args.models),
+        models=csv_list(args.models),
         dataset=args.dataset,
         data_dir=args.data_dir,
         data_files=dict(args.data_file),
-        splits=_csv(args.splits) if args.splits else None,
+        splits=csv_list(args.splits) if args.splits else None,
         candidates=args.candidates,
         num_candidates=args.num_candidates,
         seed=args.seed,
@@ -104,12 +100,40 @@ def cmd_run(args: argparse.Namespace) -> int:
         train=_train_config(args),
         progress=not args.no_progress,
         overwrite=args.overwrite,
+        rescore_changed=args.rescore_changed,
     )
-    run(cfg)
-    out = cfg.output_dir()
-    print((out / "leaderboard.md").read_text())
-    print(f"results: {out / 'results.json'}")
+    boards: list[str] = []
+
+    def write_leaderboard(out: Path, results) -> None:
+        from benchmark.io import atomic_write_text
+        from leaderboard.render import render_runs
+
+        boards.append(render_runs([results]))
+        atomic_write_text(out / "leaderboard.md", boards[-1])
+
+    try:
+        with stdout_to_stderr():  # a selector's prints never land inside the leaderboard below
+            run(cfg, write_leaderboard=write_leaderboard)
+    finally:
+        if boards:  # also after a failure: the pairs that finished
+            print(boards[-1])
+            print(f"results: {cfg.output_dir() / 'results.json'}")
     return 0
+
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """Send everything written to standard output — Python's and C libraries' alike — to stderr."""
+    sys.stdout.flush()
+    saved_fd = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved_fd, 1)
+        os.close(saved_fd)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -127,22 +151,32 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.results import load_results
     from leaderboard.render import render_runs
 
-    runs = []
-    for run_dir in args.run_dirs:
-        results = load_results(run_dir)
-        if results is None:
-            raise BenchmarkError(f"{run_dir}: no results.json here; pass a directory written by `run`")
-        runs.append(results)
+    runs = [load_results(run_dir) for run_dir in args.run_dirs]
     text = render_runs(runs, reference=args.reference, stderr=args.stderr)
     if args.output:
-        atomic_write_text(args.output, text)
+        try:
+            atomic_write_text(args.output, text)
+        except OSError as exc:
+            raise BenchmarkError(f"-o {args.output}: cannot write it ({exc.strerror}); choose a writable path") from None
     else:
         print(text, end="")
     return 0
 
 
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from benchmark.io import atomic_write_text
+    from benchmark.rescore import rescore
+    from leaderboard.render import render_runs
+
+    results, changed = rescore(args.run_dir)
+    atomic_write_text(args.run_dir / "leaderboard.md", render_runs([results]))
+    moved = f"; numbers changed for {', '.join(changed)}" if changed else "; every number was already what the predictions give"
+    print(f"rescored {args.run_dir / 'results.json'} from its predictions{moved}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from benchmark.runner import train_to_directory
+    from benchmark.train_command import train_to_directory
 
     path = train_to_directory(
         model=args.model,
@@ -175,10 +209,16 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_knowledge_build(args: argparse.Namespace) -> int:
-    from benchmark.knowledge import cmd_knowledge_build as build
+def _add_contributed_commands(sub) -> None:
+    """Subcommands that adapters or plugins contribute: entry points ``stickerbench.commands``,
+    each ``module:add_command`` taking the subparsers object (CKS adds ``knowledge``)."""
+    from importlib.metadata import entry_points
 
-    return build(args)
+    for ep in entry_points(group=COMMAND_ENTRY_POINTS):
+        try:
+            ep.load()(sub)
+        except Exception as exc:  # a broken plugin must not take every other command down
+            logging.getLogger("stickerbench").warning("command %r (%s) is unavailable: %s", ep.name, ep.value, exc)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,16 +238,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--splits", help="comma-separated splits to evaluate (default: every split but train)")
     g.add_argument("--candidates", choices=["sampled", "official"], default="sampled",
                    help="sampled: gold + N-1 uniform negatives per sample (default); official: the task-2 files' sets")
-    g.add_argument("--num-candidates", type=int, default=10, help="N for sampled candidate sets (default 10)")
-    g.add_argument("--seed", type=int, default=0, help="seed of candidate sets, training and random scores (default 0)")
+    g.add_argument("--num-candidates", type=int_at_least(2), default=10, help="N for sampled candidate sets (default 10)")
+    g.add_argument("--seed", type=int_at_least(0), default=0, help="seed of candidate sets, training and random scores (default 0)")
     g.add_argument("--output", "-o", type=Path,
                    help="run directory (default: runs/<dataset>-<candidates><N>-seed<seed>); re-running resumes it")
-    g.add_argument("--batch-size", type=int, default=32, help="queries per scoring batch (default 32)")
-    g.add_argument("--overwrite", action="store_true", help="delete the run directory first instead of resuming")
+    g.add_argument("--batch-size", type=int_at_least(1), default=32, help="queries per scoring batch (default 32)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="clear the run directory first instead of resuming; refused unless it is absent, empty or "
+                        "a stickerbench run directory, and done only after every argument and the dataset are checked")
+    g.add_argument("--rescore-changed", action="store_true",
+                   help="on resume, re-score the (model, split) pairs whose identity (config, options, code, "
+                        "checkpoint, training seed or overrides) differs from this command, instead of refusing")
     g.add_argument("--no-progress", action="store_true", help="hide the per-split scoring progress bars (training and encoding keep theirs)")
     _add_selector_args(p)
     g = p.add_argument_group("checkpoints")
-    g.add_argument("--checkpoint", type=_key_value, action="append", default=[], metavar="NAME=PATH",
+    g.add_argument("--checkpoint", type=key_value, action="append", default=[], metavar="NAME=PATH",
                    help="use this fine-tuned checkpoint for selector NAME instead of training (repeatable)")
     g.add_argument("--no-train", action="store_true", help="fail instead of training when a checkpoint is missing")
     _add_train_args(p)
@@ -227,10 +272,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print each number as mean ± standard error over the split's samples")
     p.set_defaults(func=cmd_leaderboard)
 
+    p = sub.add_parser("rescore", help="recompute every metric of a run directory from its predictions files "
+                                         "and rewrite results.json and leaderboard.md")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.set_defaults(func=cmd_rescore)
+
     p = sub.add_parser("train", help="train one selector and save its checkpoint directory (torchrun for DDP)")
     p.add_argument("--model", required=True, help="selector name (NAME@PRESET allowed)")
     _add_data_args(p)
-    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="training seed (default 0)")
     p.add_argument("--output", "-o", type=Path, required=True, help="checkpoint directory to write")
     _add_selector_args(p)
     _add_train_args(p)
@@ -240,32 +290,29 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = p.add_subparsers(dest="data_command", required=True)
     b = data_sub.add_parser("build", help="generate a dataset in the MOD layout (deterministic, offline)")
     b.add_argument("name", choices=["mojichat"], help="dataset to build")
-    b.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    b.add_argument("--seed", type=int_at_least(0), default=0, help="generator seed (default 0)")
     b.add_argument("--out", type=Path, help="output directory (default: the cache directory used by run)")
-    b.add_argument("--bias-strength", type=float, default=0.9,
+    b.add_argument("--bias-strength", type=float_in(0, 1), default=0.9,
                    help="how often bias words co-occur with their emotion's stickers in training (default 0.9)")
     b.set_defaults(func=cmd_data_build)
 
-    p = sub.add_parser("knowledge", help="precompute CKS's COMET commonsense knowledge")
-    knowledge_sub = p.add_subparsers(dest="knowledge_command", required=True)
-    b = knowledge_sub.add_parser("build", help="generate COMET knowledge for every utterance of a dataset "
-                                               "(cached; a second build generates nothing)")
-    b.add_argument("--dataset", default="mojichat", choices=["mojichat", "mod"], help="dataset (default mojichat)")
-    b.add_argument("--data-dir", type=Path, help="dataset directory in the MOD layout")
-    b.add_argument("--preset", choices=["tiny", "paper"],
-                   help="tiny (a tiny random BART) or paper (COMET-BART; default paper on mod, tiny otherwise)")
-    b.add_argument("--seed", type=int, default=0, help="the run's seed (tiny: which random COMET; default 0)")
-    b.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda when available)")
-    b.add_argument("--option", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
-                   help="e.g. comet_model=/path/to/comet-atomic-2020-bart (a local directory or hub id)")
-    b.set_defaults(func=cmd_knowledge_build)
+    _add_contributed_commands(sub)
     return parser
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what SLURM and most schedulers send before a kill), handled like Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    previous_handler = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return args.func(args)
     except BenchmarkError as exc:
@@ -273,9 +320,18 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished results are kept; re-run the same command to resume", file=sys.stderr)
-        return 130
+    except OSError as exc:
+        if args.debug:
+            raise
+        target = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {target}{exc.strerror or exc} (check the path and its permissions)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"{what}: finished results are kept; re-run the same command to resume", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
 
 
 if __name__ == "__main__":

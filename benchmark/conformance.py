@@ -5,7 +5,8 @@
         check_selector(lambda ctx: MySelector(...), tmp_path)
 
 It builds a small MOD-layout dataset (or uses the one you pass), then checks what the harness
-relies on: valid metadata, ``prepare`` then ``score`` returning ``[B, N]`` finite scores,
+relies on: valid metadata, the whole trainable contract when any of it is there (``fit`` gets
+the training view, as in a run), ``prepare`` then ``score`` returning ``[B, N]`` finite scores,
 emotion logits of the dataset's width when ``supports_emotion``, scores that do not depend on
 batch composition and follow the candidates when they are permuted, and determinism.
 Each failure raises ``AssertionError`` with a message saying which property broke.
@@ -21,7 +22,7 @@ import numpy as np
 
 from benchmark.candidates import sampled_candidates
 from benchmark.evaluator import validate_batch
-from benchmark.selector import Selector, SelectorContext, SelectorMeta, TrainConfig, is_trainable
+from benchmark.selector import Selector, SelectorContext, SelectorMeta, TrainConfig, is_trainable, trainable_contract_problem
 from benchmark.types import Dataset, Query, query_for
 
 
@@ -62,9 +63,11 @@ def check_selector(
     assert isinstance(selector, Selector), f"{type(selector).__name__} lacks meta, prepare or score"
     assert isinstance(selector.meta, SelectorMeta), "selector.meta must be a SelectorMeta"
     name = selector.meta.name
+    problem = trainable_contract_problem(selector)
+    assert problem is None, f"{name} {problem}"
     trained = is_trainable(selector)
     if trained:
-        selector.fit(dataset, train or TrainConfig(epochs=1, max_steps=2, patience=None))
+        selector.fit(dataset.training_view(), train or TrainConfig(epochs=1, max_steps=2, patience=None))
         ckpt = Path(workdir) / "checkpoint"
         ckpt.mkdir(parents=True, exist_ok=True)
         selector.save(ckpt)

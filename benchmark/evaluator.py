@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.errors import SelectorError
+from benchmark.errors import BenchmarkError, SelectorError
 from benchmark.io import JsonlAppender, atomic_write_text, read_jsonl
 from benchmark.metrics import MetricAccumulator
 from benchmark.progress import progress_bar
@@ -25,7 +25,7 @@ from benchmark.types import CandidateSet, Query, Sample, ScoreBatch, query_for
 
 
 @dataclass(frozen=True)
-class SplitResult:
+class SplitScores:
     metrics: dict[str, float | None]
     stderr: dict[str, float | None]
     n: int
@@ -38,7 +38,7 @@ def validate_batch(
     """Return the batch as float64 arrays, or raise :class:`SelectorError` saying what is wrong."""
     if not isinstance(batch, ScoreBatch):
         raise SelectorError(f"selector {selector_name!r} returned {type(batch).__name__}, not a ScoreBatch")
-    scores = np.asarray(_to_numpy(batch.scores), dtype=np.float64)
+    scores = _numeric_array(selector_name, "scores", batch.scores, queries)
     widths = {len(q.candidates) for q in queries}
     if scores.ndim != 2 or scores.shape[0] != len(queries) or {scores.shape[1]} != widths:
         raise SelectorError(
@@ -55,7 +55,7 @@ def validate_batch(
         )
     logits = None
     if batch.emotion_logits is not None:
-        logits = np.asarray(_to_numpy(batch.emotion_logits), dtype=np.float64)
+        logits = _numeric_array(selector_name, "emotion logits", batch.emotion_logits, queries)
         if num_emotions is not None and logits.shape != (len(queries), num_emotions):
             raise SelectorError(
                 f"selector {selector_name!r} returned emotion logits of shape {logits.shape}; the "
@@ -75,6 +75,18 @@ def _to_numpy(x: object) -> object:
     return detach().float().cpu().numpy() if detach is not None else x
 
 
+def _numeric_array(selector_name: str, what: str, values: object, queries: Sequence[Query]) -> np.ndarray:
+    """``values`` as float64, refusing what numpy would silently misread (strings, ragged rows, objects)."""
+    where = f"selector {selector_name!r} returned {what} for the batch starting at sample {queries[0].sample_id}"
+    try:
+        array = np.asarray(_to_numpy(values))
+    except ValueError as exc:
+        raise SelectorError(f"{where} that do not form a [B, N] array ({exc}); return one row of N numbers per query") from None
+    if array.dtype.kind not in "iuf":
+        raise SelectorError(f"{where} of dtype {array.dtype}; they must be numbers (int or float), not {array.dtype.name}")
+    return array.astype(np.float64)
+
+
 def scored_batches(
     selector: Selector,
     samples: Sequence[Sample],
@@ -83,8 +95,16 @@ def scored_batches(
     num_emotions: int | None = None,
     desc: str | None = None,
     progress: bool = True,
+    selector_name: str | None = None,
+    split: str | None = None,
 ) -> Iterator[tuple[list[Sample], list[CandidateSet], np.ndarray, np.ndarray | None]]:
-    """Yield validated ``(samples, candidate sets, scores, emotion logits)`` batch by batch."""
+    """Yield validated ``(samples, candidate sets, scores, emotion logits)`` batch by batch.
+
+    A selector raising inside ``score`` becomes one :class:`SelectorError` naming it, the split
+    and the batch's first sample.
+    """
+    name = selector_name or selector.meta.name
+    on_split = f" on split {split!r}" if split else ""
     if len(samples) != len(candidate_sets):
         raise SelectorError("internal: samples and candidate sets differ in length")
     with progress_bar(total=len(samples), desc=desc, unit="sample", disable=not progress, leave=False) as bar:
@@ -92,7 +112,16 @@ def scored_batches(
             batch_samples = list(samples[start : start + batch_size])
             batch_sets = list(candidate_sets[start : start + batch_size])
             queries = [query_for(s, c) for s, c in zip(batch_samples, batch_sets)]
-            scores, logits = validate_batch(selector.meta.name, queries, selector.score(queries), num_emotions)
+            try:
+                batch = selector.score(queries)
+            except BenchmarkError:
+                raise
+            except Exception as exc:
+                raise SelectorError(
+                    f"selector {name!r} failed in score{on_split}, batch starting at sample "
+                    f"{queries[0].sample_id}: {type(exc).__name__}: {exc} (--debug shows the traceback)"
+                ) from exc
+            scores, logits = validate_batch(name, queries, batch, num_emotions)
             yield batch_samples, batch_sets, scores, logits
             bar.update(len(batch_samples))
 
@@ -134,7 +163,7 @@ def _rows_already_written(path: Path, expected: dict[str, CandidateSet]) -> list
     """Rows of a previous, possibly killed, run that still match the current candidate sets."""
     if not path.exists():
         return []
-    rows = []
+    rows, seen = [], set()
     for lineno, row in read_jsonl(path, tolerate_torn_tail=True):
         cands = expected.get(row.get("sample_id"))
         if cands is None or tuple(row.get("candidates", ())) != cands.candidates:
@@ -142,8 +171,22 @@ def _rows_already_written(path: Path, expected: dict[str, CandidateSet]) -> list
                 f"{path}:{lineno}: existing predictions were made on other candidate sets; "
                 "use a new --output directory or pass --overwrite"
             )
+        if row["sample_id"] in seen:
+            raise SelectorError(f"{path}:{lineno}: sample {row['sample_id']} appears twice; pass --overwrite to score afresh")
+        seen.add(row["sample_id"])
         rows.append(row)
     return rows
+
+
+def _check_one_row_per_sample(path: Path, sample_ids: Sequence[str]) -> None:
+    written = [row.get("sample_id") for _, row in read_jsonl(path)]
+    if sorted(written) != sorted(sample_ids):
+        missing = sorted(set(sample_ids) - set(written))
+        extra = len(written) - len(set(written))
+        raise SelectorError(
+            f"{path}: holds {len(written)} rows for {len(sample_ids)} samples ({len(missing)} missing, "
+            f"{extra} doubled); it was written by something else than this run — pass --overwrite"
+        )
 
 
 def evaluate_split(
@@ -155,8 +198,14 @@ def evaluate_split(
     num_emotions: int | None = None,
     desc: str | None = None,
     progress: bool = True,
-) -> SplitResult:
-    """Score every sample not yet in ``predictions_path``, append its row, and return metrics."""
+    selector_name: str | None = None,
+    split: str | None = None,
+) -> SplitScores:
+    """Score every sample not yet in ``predictions_path``, append its row, and return metrics.
+
+    The metrics are computed from the file, after checking that it holds exactly one row per
+    sample: a split is never reported finished with rows missing or doubled.
+    """
     by_id = {c.sample_id: c for c in candidate_sets}
     done_rows = _rows_already_written(predictions_path, by_id)
     if done_rows and predictions_path.exists():
@@ -168,15 +217,17 @@ def evaluate_split(
     if todo:
         with JsonlAppender(predictions_path) as out:
             for batch_samples, batch_sets, scores, logits in scored_batches(
-                selector, [s for s, _ in todo], [c for _, c in todo], batch_size, num_emotions, desc, progress
+                selector, [s for s, _ in todo], [c for _, c in todo], batch_size, num_emotions, desc, progress,
+                selector_name, split,
             ):
                 for i, (sample, cands) in enumerate(zip(batch_samples, batch_sets)):
                     out.write(prediction_row(sample, cands, scores[i], None if logits is None else logits[i]))
     elif not predictions_path.exists():
         atomic_write_text(predictions_path, "")
     seconds = time.perf_counter() - started
+    _check_one_row_per_sample(predictions_path, [s.sample_id for s in samples])
     acc = accumulate_predictions(predictions_path)
-    return SplitResult(metrics=acc.result(), stderr=acc.stderr(), n=len(samples), seconds=seconds)
+    return SplitScores(metrics=acc.result(), stderr=acc.stderr(), n=len(samples), seconds=seconds)
 
 
 def _dump(row: dict) -> str:
@@ -195,15 +246,3 @@ def accumulate_predictions(path: Path) -> MetricAccumulator:
 def metrics_from_predictions(path: Path) -> dict[str, float | None]:
     """Recompute every metric from a predictions file alone."""
     return accumulate_predictions(path).result()
-
-
-def chance_metrics(num_candidates: int) -> dict[str, float]:
-    """What a constant scorer gets: the floor every selector is compared against."""
-    harmonic = sum(1 / r for r in range(1, num_candidates + 1))
-    return {
-        "recall@1": 1 / num_candidates,
-        "recall@3": min(3, num_candidates) / num_candidates,
-        "recall@5": min(5, num_candidates) / num_candidates,
-        "mrr": harmonic / num_candidates,
-        "map@5": sum(1 / r for r in range(1, min(5, num_candidates) + 1)) / num_candidates,
-    }

@@ -121,7 +121,7 @@ def build_knowledge(dataset: Dataset, preset: str, cache_dir: Path, options: dic
 
 def cmd_knowledge_build(args: argparse.Namespace) -> int:
     from benchmark.datasets import cache_root, load_dataset
-    from benchmark.runner import resolve_device
+    from benchmark.run_config import resolve_device
 
     dataset = load_dataset(args.dataset, args.data_dir)
     preset = args.preset or ("paper" if args.dataset == "mod" else "tiny")

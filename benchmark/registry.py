@@ -1,10 +1,11 @@
 """Name → selector factory, filled lazily so that ``list`` never imports a neural network.
 
-Three sources, in this order of precedence for error messages:
+Two sources:
 
-* built-ins: ``adapters.BUILTIN_SELECTORS`` maps names to ``"module:factory"`` strings;
-* plugins: the entry-point group ``stickerbench.selectors`` (name = selector name,
-  value = ``module:factory``), scanned once on first use;
+* entry points of the group ``stickerbench.selectors`` (name = selector name,
+  value = ``module:factory``), scanned once on first use — stickerbench's own selectors are
+  declared there in its ``pyproject.toml`` exactly like a third-party plugin's, so the harness
+  names no selector;
 * code: ``@register_selector("name")`` on a factory, e.g. in a module passed with
   ``--include-package``.
 
@@ -20,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from benchmark.errors import SelectorError
-from benchmark.selector import Selector, SelectorContext
+from benchmark.errors import BenchmarkError, SelectorError
+from benchmark.selector import Selector, SelectorContext, SelectorMeta, trainable_contract_problem
+from benchmark.static_summary import static_summary
 
 ENTRY_POINT_GROUP = "stickerbench.selectors"
 
@@ -31,7 +33,7 @@ Factory = Callable[[SelectorContext], Selector]
 @dataclass
 class _Entry:
     name: str
-    source: str  # "builtin", "entry point", or the module that registered it
+    source: str  # "builtin" (stickerbench's own entry points), "entry point of <dist>", or the registering module
     target: str | None = None  # "module:factory" until resolved
     factory: Factory | None = None
     summary: str = ""
@@ -51,7 +53,6 @@ class _Entry:
 
 
 _REGISTRY: dict[str, _Entry] = {}
-_builtins_loaded = False
 _plugins_loaded = False
 
 
@@ -87,18 +88,13 @@ def register_selector(name: str, summary: str = "") -> Callable[[Factory], Facto
 
 
 def _load_sources() -> None:
-    global _builtins_loaded, _plugins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        from adapters import BUILTIN_SELECTORS
-
-        for name, (target, summary) in BUILTIN_SELECTORS.items():
-            _add(_Entry(name, "builtin", target, summary=summary))
+    global _plugins_loaded
     if not _plugins_loaded:
         _plugins_loaded = True
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             dist = getattr(ep.dist, "name", None) or "an installed package"
-            _add(_Entry(ep.name, f"entry point of {dist}", ep.value))
+            source = "builtin" if dist == "stickerbench" else f"entry point of {dist}"
+            _add(_Entry(ep.name, source, ep.value, summary=static_summary(ep.value)))
 
 
 def include_package(module_name: str) -> None:
@@ -135,19 +131,53 @@ def get_factory(name: str) -> Factory:
     return entry.resolve()
 
 
-def build_selector(name: str, ctx: SelectorContext) -> Selector:
-    selector = get_factory(name)(ctx)
-    if not isinstance(selector, Selector):
+def build_selector(name: str, ctx: SelectorContext, preset_explicit: bool = False) -> Selector:
+    """Call the factory of ``name`` and check the contract before anything is trained or scored.
+
+    ``preset_explicit``: the preset was asked for by name (``NAME@PRESET``), so a selector that
+    has no such preset is an error rather than a preset silently ignored.
+    """
+    factory = get_factory(name)
+    try:
+        selector = factory(ctx)
+    except BenchmarkError:
+        raise
+    except Exception as exc:
+        raise SelectorError(f"selector {name!r}: its factory failed while building it: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(selector, Selector) or not isinstance(getattr(selector, "meta", None), SelectorMeta):
         raise SelectorError(
             f"the factory of selector {name!r} returned {type(selector).__name__}, "
-            "which lacks meta/prepare/score"
+            "which lacks meta (a SelectorMeta), prepare or score"
         )
+    if selector.meta.name != name:
+        raise SelectorError(
+            f"selector registered as {name!r} reports meta.name {selector.meta.name!r}; make the two names equal"
+        )
+    problem = trainable_contract_problem(selector)
+    if problem:
+        raise SelectorError(f"selector {name!r} {problem}")
+    presets = tuple(selector.meta.presets)
+    if presets and ctx.preset not in presets:
+        raise SelectorError(f"selector {name!r} has no preset {ctx.preset!r}; its presets are {', '.join(presets)}")
+    if not presets and preset_explicit:
+        raise SelectorError(f"selector {name!r} has no presets; write {name!r} instead of {name + '@' + ctx.preset!r}")
     return selector
 
 
-def parse_model_spec(spec: str, default_preset: str) -> tuple[str, str]:
-    """``"clip@paper"`` → ``("clip", "paper")``; ``"clip"`` → ``("clip", default_preset)``."""
-    name, _, preset = spec.strip().partition("@")
-    if not name:
-        raise SelectorError(f"empty selector name in --models entry {spec!r}")
-    return name, preset or default_preset
+@dataclass(frozen=True)
+class ModelSpec:
+    """One ``--models`` entry: ``key`` names its results (``clip`` or ``clip@paper``)."""
+
+    key: str
+    name: str
+    preset: str
+    preset_explicit: bool
+
+
+def parse_model_spec(spec: str, default_preset: str) -> ModelSpec:
+    """``"clip@paper"`` → ``clip`` with preset ``paper``; ``"clip"`` → ``clip`` with ``default_preset``."""
+    key = spec.strip()
+    name, at, preset = key.partition("@")
+    if not name or (at and not preset):
+        raise SelectorError(f"--models entry {spec!r}: expected NAME or NAME@PRESET")
+    return ModelSpec(key=key, name=name, preset=preset or default_preset, preset_explicit=bool(preset))

@@ -1,25 +1,35 @@
-"""``OUT/results.json``: everything needed to trust, compare and reproduce a run's numbers.
+"""``OUT/results.json`` as typed objects: everything needed to trust, compare and reproduce a run.
 
-Schema (``schema_version`` 1), field by field:
+Schema (``schema_version`` 2), field by field:
 
-* ``schema_version`` — int; bumped on any incompatible change.
+* ``schema_version`` — int; bumped on any incompatible change (see ``CHANGELOG.md``). A file of
+  another version is refused on load with a message saying what to do.
 * ``harness`` — ``{name, version, git_sha, python, platform, libraries: {package: version},
-  command, created, updated}``: what produced the numbers.
+  command, created, updated}``: what produced the numbers (``command`` is the latest one).
 * ``seed`` — the run's seed (candidate sets, training, random selector).
 * ``dataset`` — ``{name, fingerprint, root, emotion_names, splits: {split: number of samples}}``.
 * ``candidates.<split>`` — ``{fingerprint, num_candidates, seed, strategy, manifest}``:
   the sha256 of ``OUT/candidates/<split>.jsonl``, N, the seed, ``sampled`` or ``official``,
   and the manifest's path relative to OUT.
 * ``models.<name>`` — one entry per ``--models`` item (``name`` or ``name@preset``):
-  ``meta`` (the selector's :class:`SelectorMeta`: name, preset, supports_emotion, trainable,
-  description, reference, license, num_parameters, config), ``checkpoint``
+  ``meta`` (the selector's :class:`~benchmark.selector.SelectorMeta`), ``checkpoint``
   (``{path, sha256}`` or null), ``train_seconds`` (null when no training ran in this run),
-  ``prepare_seconds``, and ``splits.<split>`` = ``{metrics, stderr, n, seconds, predictions}`` where
-  ``metrics`` has ``recall@1, recall@3, recall@5, mrr, map@5`` (fractions in [0, 1]) and
-  ``emotion_acc`` (null when the selector has no emotion head or the split no labels),
-  ``stderr`` the standard error of each of those means over the split's samples (sample std / √n;
-  null where undefined), ``n`` the number of samples, ``seconds`` the scoring time,
-  ``predictions`` the JSONL path relative to OUT.
+  ``prepare_seconds``, and ``splits.<split>`` =
+  ``{status, identity, metrics, stderr, n, seconds, predictions}``:
+
+  * ``status`` — ``complete``, or ``partial`` while the split is being scored (a killed run
+    leaves ``partial``; the next run continues it if its identity is the same);
+  * ``identity`` — what produced these numbers: ``{selector, preset, config, options, code,
+    checkpoint: {path, sha256} | null, train_seed, train_overrides, candidates}`` — the
+    registered name, preset, ``meta.config``, every ``--option`` (and ``--ocr``), the hash of the
+    selector's source (its module and the project modules it imports), the checkpoint scored,
+    the training seed and ``--epochs``/``--lr``/… overrides (null for selectors that do not
+    train), and the candidate fingerprint. A resume never mixes two identities;
+  * ``metrics`` — ``recall@1, recall@3, recall@5, mrr, map@5`` (fractions in [0, 1]) and
+    ``emotion_acc`` (null when the selector has no emotion head or the split no labels);
+  * ``stderr`` — the standard error of each of those means over the split's samples
+    (sample std / √n; null where undefined); ``n`` the number of samples; ``seconds`` the
+    scoring time; ``predictions`` the JSONL path relative to OUT.
 
 The file is rewritten atomically after every finished (model, split), so a crash keeps all
 finished results.
@@ -27,88 +37,269 @@ finished results.
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import platform
-import subprocess
-import sys
-from importlib import metadata
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.errors import DataError
 from benchmark.io import atomic_write_json, read_json
+from benchmark.provenance import harness_info, utc_now
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RESULTS_FILE = "results.json"
-_LIBRARIES = ("numpy", "torch", "transformers", "safetensors", "pillow", "tokenizers", "rapidocr_onnxruntime")
+COMPLETE, PARTIAL = "complete", "partial"
 
 
-def git_sha() -> str | None:
-    """The commit of the harness's own checkout, when it runs from one."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
+class _Reader:
+    """Walks raw JSON, naming the file and field of anything of the wrong shape."""
+
+    def __init__(self, path: Path | str):
+        self.path = path
+
+    def fail(self, where: str, expected: str) -> DataError:
+        return DataError(f"{self.path}: field {where!r} should be {expected}; the file is not a stickerbench results.json")
+
+    def obj(self, raw: Any, where: str) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise self.fail(where, "an object")
+        return raw
+
+    def get(self, raw: dict[str, Any], key: str, where: str, types: tuple[type, ...], optional: bool = False) -> Any:
+        value = raw.get(key)
+        if value is None and optional:
+            return None
+        if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
+            raise self.fail(f"{where}.{key}", " or ".join(t.__name__ for t in types) + ("" if not optional else " or null"))
+        return value
+
+    def numbers(self, raw: Any, where: str) -> dict[str, float | None]:
+        values = self.obj(raw, where)
+        for key, value in values.items():
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+                raise self.fail(f"{where}.{key}", "a number or null")
+        return values
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What produced a (model, split) result; two results are mixable only if these are equal."""
+
+    selector: str
+    preset: str
+    config: dict[str, Any]
+    options: dict[str, Any]
+    code: str | None
+    checkpoint: dict[str, str] | None
+    train_seed: int | None
+    train_overrides: dict[str, Any] | None
+    candidates: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: Any, reader: _Reader, where: str) -> "Identity":
+        raw = reader.obj(raw, where)
+        missing = [f for f in cls.__dataclass_fields__ if f not in raw]
+        if missing:
+            raise reader.fail(f"{where}.{missing[0]}", "present")
+        return cls(**{f: raw[f] for f in cls.__dataclass_fields__})
+
+    def differences(self, other: "Identity", ignore_checkpoint_sha: bool = False) -> list[str]:
+        """Human-readable ``field: old → new`` for every field that differs (``self`` is the old one)."""
+        old, new = _flatten(self.to_json()), _flatten(other.to_json())
+        if ignore_checkpoint_sha:
+            old.pop("checkpoint.sha256", None)
+            new.pop("checkpoint.sha256", None)
+        return [
+            f"{key}: {_short(old.get(key, '(unset)'))} → {_short(new.get(key, '(unset)'))}"
+            for key in sorted(set(old) | set(new))
+            if old.get(key, "(unset)") != new.get(key, "(unset)")
+        ]
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict) and obj:
+        flat: dict[str, Any] = {}
+        for key, value in obj.items():
+            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix: obj}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else text[:12] + "…" + text[-8:]
+
+
+@dataclass
+class SplitResult:
+    identity: Identity
+    predictions: str
+    status: str = PARTIAL
+    metrics: dict[str, float | None] | None = None
+    stderr: dict[str, float | None] | None = None
+    n: int | None = None
+    seconds: float | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.status == COMPLETE
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "identity": self.identity.to_json(),
+            "metrics": self.metrics,
+            "stderr": self.stderr,
+            "n": self.n,
+            "seconds": self.seconds,
+            "predictions": self.predictions,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any, reader: _Reader, where: str) -> "SplitResult":
+        raw = reader.obj(raw, where)
+        status = reader.get(raw, "status", where, (str,))
+        if status not in (COMPLETE, PARTIAL):
+            raise reader.fail(f"{where}.status", f"{COMPLETE!r} or {PARTIAL!r}")
+        complete = status == COMPLETE
+        metrics = raw.get("metrics")
+        return cls(
+            identity=Identity.from_json(raw.get("identity"), reader, f"{where}.identity"),
+            predictions=reader.get(raw, "predictions", where, (str,)),
+            status=status,
+            metrics=reader.numbers(metrics, f"{where}.metrics") if complete or metrics is not None else None,
+            stderr=reader.numbers(raw.get("stderr") or {}, f"{where}.stderr") if complete else None,
+            n=reader.get(raw, "n", where, (int,), optional=not complete),
+            seconds=reader.get(raw, "seconds", where, (int, float), optional=True),
         )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def library_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in _LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+@dataclass
+class ModelResult:
+    meta: dict[str, Any] = field(default_factory=dict)
+    checkpoint: dict[str, str] | None = None
+    train_seconds: float | None = None
+    prepare_seconds: float | None = None
+    splits: dict[str, SplitResult] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "meta": self.meta,
+            "checkpoint": self.checkpoint,
+            "train_seconds": self.train_seconds,
+            "prepare_seconds": self.prepare_seconds,
+            "splits": {s: r.to_json() for s, r in self.splits.items()},
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any, reader: _Reader, where: str) -> "ModelResult":
+        raw = reader.obj(raw, where)
+        splits = reader.obj(raw.get("splits", {}), f"{where}.splits")
+        return cls(
+            meta=reader.obj(raw.get("meta", {}), f"{where}.meta"),
+            checkpoint=reader.get(raw, "checkpoint", where, (dict,), optional=True),
+            train_seconds=reader.get(raw, "train_seconds", where, (int, float), optional=True),
+            prepare_seconds=reader.get(raw, "prepare_seconds", where, (int, float), optional=True),
+            splits={s: SplitResult.from_json(r, reader, f"{where}.splits.{s}") for s, r in splits.items()},
+        )
 
 
-def harness_info() -> dict[str, Any]:
-    from benchmark import __version__
+@dataclass(frozen=True)
+class CandidateInfo:
+    fingerprint: str
+    num_candidates: int
+    seed: int
+    strategy: str
+    manifest: str
 
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    return {
-        "name": "stickerbench",
-        "version": __version__,
-        "git_sha": git_sha(),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "libraries": library_versions(),
-        "command": sys.argv,
-        "created": now,
-        "updated": now,
-    }
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    @classmethod
+    def from_json(cls, raw: Any, reader: _Reader, where: str) -> "CandidateInfo":
+        raw = reader.obj(raw, where)
+        return cls(
+            fingerprint=reader.get(raw, "fingerprint", where, (str,)),
+            num_candidates=reader.get(raw, "num_candidates", where, (int,)),
+            seed=reader.get(raw, "seed", where, (int,)),
+            strategy=reader.get(raw, "strategy", where, (str,)),
+            manifest=reader.get(raw, "manifest", where, (str,)),
+        )
 
 
-def directory_sha256(path: Path) -> str:
-    """A checkpoint's identity: the hash of every file's relative name and bytes."""
-    path = Path(path)
-    if path.is_file():
-        return file_sha256(path)
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(str(file.relative_to(path)).encode() + b"\0" + file_sha256(file).encode())
-    return digest.hexdigest()
+@dataclass
+class RunResults:
+    """One run directory's results; :meth:`save` writes them atomically."""
+
+    dataset: dict[str, Any]
+    seed: int
+    candidates: dict[str, CandidateInfo] = field(default_factory=dict)
+    models: dict[str, ModelResult] = field(default_factory=dict)
+    harness: dict[str, Any] = field(default_factory=harness_info)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "harness": self.harness,
+            "seed": self.seed,
+            "dataset": self.dataset,
+            "candidates": {s: c.to_json() for s, c in self.candidates.items()},
+            "models": {m: r.to_json() for m, r in self.models.items()},
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any, source: Path | str = RESULTS_FILE) -> "RunResults":
+        reader = _Reader(source)
+        raw = reader.obj(raw, "(top level)")
+        version = raw.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise DataError(
+                f"{source}: results schema version {version}, this stickerbench reads version {SCHEMA_VERSION} "
+                "(see CHANGELOG.md); re-run the command into a new --output (or with --overwrite)"
+            )
+        dataset = reader.obj(raw.get("dataset"), "dataset")
+        reader.get(dataset, "fingerprint", "dataset", (str,))
+        candidates = reader.obj(raw.get("candidates", {}), "candidates")
+        models = reader.obj(raw.get("models", {}), "models")
+        return cls(
+            dataset=dataset,
+            seed=reader.get(raw, "seed", "(top level)", (int,)),
+            candidates={s: CandidateInfo.from_json(c, reader, f"candidates.{s}") for s, c in candidates.items()},
+            models={m: ModelResult.from_json(r, reader, f"models.{m}") for m, r in models.items()},
+            harness=reader.obj(raw.get("harness", {}), "harness"),
+            schema_version=version,
+        )
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "RunResults | None":
+        """The results of ``run_dir``, or ``None`` when it has none yet."""
+        path = Path(run_dir) / RESULTS_FILE
+        return cls.from_json(read_json(path), path) if path.exists() else None
+
+    def save(self, run_dir: Path) -> None:
+        self.harness["updated"] = utc_now()
+        atomic_write_json(Path(run_dir) / RESULTS_FILE, self.to_json())
+
+    def complete_splits(self, model: str) -> dict[str, SplitResult]:
+        entry = self.models.get(model)
+        return {} if entry is None else {s: r for s, r in entry.splits.items() if r.complete}
 
 
-def load_results(out_dir: Path) -> dict[str, Any] | None:
-    path = Path(out_dir) / RESULTS_FILE
-    return read_json(path) if path.exists() else None
+def load_results(run_dir: Path) -> RunResults:
+    """``benchmark.load_results(RUN_DIR)``: the typed results of a run directory."""
+    results = RunResults.load(run_dir)
+    if results is None:
+        raise DataError(f"{run_dir}: no {RESULTS_FILE} here; pass a directory written by `run`")
+    return results
 
 
-def save_results(out_dir: Path, results: dict[str, Any]) -> None:
-    results["harness"]["updated"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    atomic_write_json(Path(out_dir) / RESULTS_FILE, results)
+def is_run_directory(path: Path) -> bool:
+    """Whether ``path`` holds a results.json written by stickerbench (any schema version)."""
+    try:
+        raw = read_json(Path(path) / RESULTS_FILE)
+    except DataError:
+        return False
+    return isinstance(raw, dict) and isinstance(raw.get("harness"), dict) and raw["harness"].get("name") == "stickerbench"

@@ -8,7 +8,9 @@ else: candidate sets, batching, validation, metrics, results.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -21,11 +23,14 @@ class SelectorMeta:
     """Who a selector is: reported in ``results.json`` next to its numbers.
 
     ``config`` holds everything that changes its scores (preset, backbone ids, sizes); it is
-    part of the key of cached checkpoints, so two configs never share one.
+    part of the key of cached checkpoints, so two configs never share one. ``presets`` names
+    the presets the selector can be built with (empty: it has none, and ``NAME@PRESET`` is an
+    error).
     """
 
     name: str
     preset: str = "default"
+    presets: tuple[str, ...] = ()
     supports_emotion: bool = False
     trainable: bool = False
     description: str = ""
@@ -35,7 +40,8 @@ class SelectorMeta:
     config: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON values (tuples become lists), so a saved and a fresh entry compare equal."""
+        return json.loads(json.dumps(asdict(self), default=str))
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,8 @@ class TrainConfig:
     """Optimisation settings shared by every trainable selector.
 
     ``None`` fields fall back to the selector's own recipe (its paper's settings); the CLI's
-    ``train`` flags fill in the rest.
+    ``train`` flags fill in the rest. ``validation`` is set by the harness: ``f(selector)``
+    returns the validation MRR early stopping watches (``None`` when there is no validation split).
     """
 
     epochs: int | None = None
@@ -74,6 +81,7 @@ class TrainConfig:
     validation_split: str | None = "validation"
     log_every: int = 20
     resume_dir: Path | None = None
+    validation: Callable[[Any], float] | None = field(default=None, compare=False, repr=False)
 
 
 @runtime_checkable
@@ -101,5 +109,24 @@ class TrainableSelector(Selector, Protocol):
     def load(cls, path: Path, ctx: SelectorContext) -> "TrainableSelector": ...
 
 
+TRAINABLE_METHODS = ("fit", "save", "load")
+
+
 def is_trainable(selector: Selector) -> bool:
-    return all(callable(getattr(selector, m, None)) for m in ("fit", "save", "load"))
+    return all(callable(getattr(selector, m, None)) for m in TRAINABLE_METHODS)
+
+
+def trainable_contract_problem(selector: Selector) -> str | None:
+    """Why a selector that implements part of :class:`TrainableSelector` breaks it, or ``None``.
+
+    A selector with ``fit`` but no ``load`` would otherwise be treated as untrained, silently.
+    """
+    present = [m for m in TRAINABLE_METHODS if callable(getattr(selector, m, None))]
+    if not present:
+        return None
+    missing = [m for m in TRAINABLE_METHODS if m not in present]
+    if missing:
+        return f"implements {', '.join(present)} but not {', '.join(missing)} (a trainable selector needs fit, save and a classmethod load)"
+    if not isinstance(inspect.getattr_static(type(selector), "load", None), classmethod):
+        return "defines load, but not as a @classmethod load(cls, path, ctx)"
+    return None

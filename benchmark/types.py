@@ -18,6 +18,8 @@ import numpy as np
 
 from benchmark.errors import DataError
 
+TRAINING_SPLITS = ("train", "validation")
+
 
 @dataclass(frozen=True)
 class Utterance:
@@ -212,6 +214,23 @@ class Dataset:
     @property
     def num_emotions(self) -> int:
         return len(self.emotion_names)
+
+    def training_view(self) -> "Dataset":
+        """What ``fit`` may see: ``train`` and ``validation`` and the sticker store, no test split.
+
+        A selector trained on this view cannot reach a test gold, by accident or otherwise;
+        ``root`` is dropped too, so the test files are not one path away.
+        """
+        kept = {s: v for s, v in self.splits.items() if s in TRAINING_SPLITS}
+        files = {role: path for role, path in self.info.get("files", {}).items() if role.split(".")[0] in kept}
+        return Dataset(
+            name=self.name,
+            splits=kept,
+            stickers=self.stickers,
+            emotion_names=self.emotion_names,
+            root=None,
+            info={**self.info, "files": files, "view": "training"},
+        )
 
 
 def query_for(sample: Sample, candidates: CandidateSet) -> Query:

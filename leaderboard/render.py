@@ -15,6 +15,7 @@ from typing import Any
 from tabulate import tabulate
 
 from benchmark.errors import BenchmarkError
+from benchmark.results import RunResults
 
 COLUMNS = ("recall@1", "recall@3", "recall@5", "mrr", "map@5", "emotion_acc")
 
@@ -48,22 +49,25 @@ def _table(rows: Sequence[Row], n: int) -> str:
     return tabulate(body, headers=_headers(n), tablefmt="github", disable_numparse=True)
 
 
-def collect_splits(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """split → {fingerprint, num_candidates, strategy, seed, rows: {model: (metrics, stderr)}}; refuses mixed fingerprints."""
+def collect_splits(runs: Sequence[RunResults]) -> dict[str, dict[str, Any]]:
+    """split → {fingerprint, num_candidates, strategy, seed, rows: {model: (metrics, stderr)}}; refuses mixed fingerprints.
+
+    Only finished (``complete``) pairs are rows: a killed run's partial split is not a number.
+    """
     splits: dict[str, dict[str, Any]] = {}
     for results in runs:
-        for split, cand in results.get("candidates", {}).items():
-            table = splits.setdefault(split, {**cand, "rows": {}})
-            if table["fingerprint"] != cand["fingerprint"]:
+        for split, cand in results.candidates.items():
+            table = splits.setdefault(split, {**cand.to_json(), "rows": {}})
+            if table["fingerprint"] != cand.fingerprint:
                 raise BenchmarkError(
                     f"cannot put these runs in one table: split {split!r} was scored on different "
-                    f"candidate sets (fingerprints {table['fingerprint'][:12]} and {cand['fingerprint'][:12]}); "
+                    f"candidate sets (fingerprints {table['fingerprint'][:12]} and {cand.fingerprint[:12]}); "
                     "re-run them with the same dataset, --candidates, --num-candidates and --seed"
                 )
-        for model, entry in results.get("models", {}).items():
-            for split, res in entry.get("splits", {}).items():
+        for model in results.models:
+            for split, res in results.complete_splits(model).items():
                 if split in splits:
-                    splits[split]["rows"][model] = (res["metrics"], res.get("stderr"))
+                    splits[split]["rows"][model] = (res.metrics, res.stderr)
     return splits
 
 
@@ -71,10 +75,10 @@ def reported_numbers() -> dict[str, Any]:
     return json.loads(resources.files("leaderboard").joinpath("reported.json").read_text())
 
 
-def render_runs(runs: Sequence[dict[str, Any]], reference: bool = False, stderr: bool = False) -> str:
+def render_runs(runs: Sequence[RunResults], reference: bool = False, stderr: bool = False) -> str:
     """Markdown tables; ``stderr`` appends ``± standard error`` to every number that has one."""
     splits = collect_splits(runs)
-    datasets = sorted({r.get("dataset", {}).get("name", "?") for r in runs})
+    datasets = sorted({str(r.dataset.get("name", "?")) for r in runs})
     parts = [f"# stickerbench leaderboard — {', '.join(datasets)}", ""]
     reported = reported_numbers() if reference else None
     for split, table in splits.items():

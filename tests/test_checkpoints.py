@@ -92,7 +92,7 @@ def test_the_cached_checkpoint_key_follows_the_code_the_selector_imports(tmp_pat
     an edit elsewhere does not."""
     import importlib
 
-    from benchmark import runner
+    from benchmark.checkpoint_cache import checkpoint_key
     from benchmark.source_hash import source_fingerprint
     from benchmark.selector import TrainConfig
     from benchmark.types import Dataset, StickerStore
@@ -107,7 +107,7 @@ def test_the_cached_checkpoint_key_follows_the_code_the_selector_imports(tmp_pat
     monkeypatch.syspath_prepend(str(tmp_path))
     selector = importlib.import_module("edited_plugin").S()
     data = Dataset(name="d", splits={"train": []}, stickers=StickerStore([]), emotion_names=())
-    key = lambda: runner.checkpoint_key(selector, data, 0, TrainConfig())  # noqa: E731
+    key = lambda: checkpoint_key(selector, data, 0, TrainConfig())  # noqa: E731
     source_fingerprint.cache_clear()
     before = key()
     assert key() == before

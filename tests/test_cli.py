@@ -121,11 +121,11 @@ def test_plugin_through_entry_point(mini_mod_dir, tmp_path, plugin_dir):
     dist = plugin_dir / "my_selectors-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-selectors\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[stickerbench.selectors]\nlength-ep = my_selectors:build\n")
+    (dist / "entry_points.txt").write_text("[stickerbench.selectors]\nlength-plugin = my_selectors:build\n")
     out = tmp_path / "run"
-    proc = cli(*_run_args(mini_mod_dir, out, "--models", "length-ep"), env_extra={"PYTHONPATH": str(plugin_dir)})
+    proc = cli(*_run_args(mini_mod_dir, out, "--models", "length-plugin"), env_extra={"PYTHONPATH": str(plugin_dir)})
     assert proc.returncode == 0, proc.stderr
-    assert "length-ep" in json.loads((out / "results.json").read_text())["models"]
+    assert "length-plugin" in json.loads((out / "results.json").read_text())["models"]
 
 
 def _assert_one_line_error(proc, pattern):

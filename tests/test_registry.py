@@ -36,9 +36,13 @@ def test_registered_factory_builds_and_is_listed():
     @register_selector("test-constant")
     def build(ctx):
         """A constant scorer used by this test."""
+        from dataclasses import replace
+
         from adapters.random_selector import RandomSelector
 
-        return RandomSelector(seed=ctx.seed)
+        selector = RandomSelector(seed=ctx.seed)
+        selector.meta = replace(selector.meta, name="test-constant")
+        return selector
 
     assert ("test-constant", __name__, "A constant scorer used by this test.") in available_selectors("test-*")
     assert build_selector("test-constant", SelectorContext(seed=3)).meta.config == {"seed": 3}
@@ -49,12 +53,15 @@ def test_factory_returning_a_non_selector_is_refused():
     def build(ctx):
         return object()
 
-    with pytest.raises(SelectorError, match="lacks meta/prepare/score"):
+    with pytest.raises(SelectorError, match="lacks meta"):
         build_selector("test-broken", SelectorContext())
 
 
 def test_model_spec_parsing():
-    assert parse_model_spec("clip@paper", "tiny") == ("clip", "paper")
-    assert parse_model_spec(" mmbert ", "tiny") == ("mmbert", "tiny")
-    with pytest.raises(SelectorError):
-        parse_model_spec("@paper", "tiny")
+    spec = parse_model_spec("clip@paper", "tiny")
+    assert (spec.key, spec.name, spec.preset, spec.preset_explicit) == ("clip@paper", "clip", "paper", True)
+    spec = parse_model_spec(" mmbert ", "tiny")
+    assert (spec.key, spec.name, spec.preset, spec.preset_explicit) == ("mmbert", "mmbert", "tiny", False)
+    for bad in ("@paper", "clip@"):
+        with pytest.raises(SelectorError, match="expected NAME or NAME@PRESET"):
+            parse_model_spec(bad, "tiny")

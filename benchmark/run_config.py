@@ -1,0 +1,65 @@
+"""Everything one ``run`` is told, validated the same way for the command line and the Python API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.candidates import STRATEGIES
+from benchmark.datasets import DEFAULT_DATASET
+from benchmark.errors import BenchmarkError
+from benchmark.selector import TrainConfig
+
+
+@dataclass
+class RunConfig:
+    """Every option of ``python -m benchmark run`` (see ``--help`` for each one's meaning)."""
+
+    models: list[str]
+    dataset: str = DEFAULT_DATASET
+    data_dir: Path | None = None
+    data_files: dict[str, Path] = field(default_factory=dict)
+    splits: list[str] | None = None
+    candidates: str = "sampled"
+    num_candidates: int = 10
+    seed: int = 0
+    output: Path | None = None
+    preset: str | None = None
+    checkpoints: dict[str, Path] = field(default_factory=dict)
+    no_train: bool = False
+    batch_size: int = 32
+    device: str = "auto"
+    include_packages: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    progress: bool = True
+    overwrite: bool = False
+    rescore_changed: bool = False
+
+    def default_preset(self) -> str:
+        return self.preset or ("paper" if self.dataset == "mod" else "tiny")
+
+    def output_dir(self) -> Path:
+        if self.output is not None:
+            return Path(self.output)
+        return Path("runs") / f"{self.dataset}-{self.candidates}{self.num_candidates}-seed{self.seed}"
+
+    def validate(self) -> None:
+        """The checks argparse makes, for callers of the Python API."""
+        if self.batch_size < 1:
+            raise BenchmarkError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.num_candidates < 2:
+            raise BenchmarkError(f"--num-candidates must be at least 2, got {self.num_candidates}")
+        if self.candidates not in STRATEGIES:
+            raise BenchmarkError(f"--candidates {self.candidates!r}: choose one of {', '.join(STRATEGIES)}")
+        if self.overwrite and self.rescore_changed:
+            raise BenchmarkError("--overwrite and --rescore-changed exclude each other: pick one")
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
