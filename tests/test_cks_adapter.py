@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import adapters.cks as cks
+from adapters.cks import backbones, presets
 from benchmark.candidates import sampled_candidates
 from benchmark.registry import build_selector
 from benchmark.selector import SelectorContext, TrainConfig
@@ -123,8 +123,8 @@ def test_ocr_runs_once_per_sticker_across_runs(mini_dataset, tmp_path, monkeypat
 
 
 def test_paper_preset_loads_every_backbone_with_from_pretrained(mini_dataset, tmp_path):
-    saved = cks.write_tiny_backbones(mini_dataset, tmp_path / "hub", seed=0)
-    options = {f"{role}_model": str(saved / role) for role in cks.ROLES}
+    saved = backbones.write_tiny_backbones(mini_dataset, tmp_path / "hub", seed=0)
+    options = {f"{role}_model": str(saved / role) for role in backbones.ROLES}
     sel = build_selector("cks", _ctx(mini_dataset, "paper", cache_dir=tmp_path / "cache", **options))
     assert sel.meta.config["model"]["layers"] == 12 and sel.meta.config["model"]["width"] == 512
     sel.prepare(mini_dataset.stickers)  # builds from the four directories
@@ -142,7 +142,7 @@ def test_paper_backbones_get_speaker_tokens(mini_dataset):
     tok = train_tiny_tokenizer(dataset_texts(mini_dataset))
     model = BertModel(BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                  intermediate_size=32))
-    cks._with_speaker_tokens(tok, model)
+    backbones.with_speaker_tokens(tok, model)
     assert model.get_input_embeddings().num_embeddings == len(tok)
     ids = tok("[speaker1] hello")["input_ids"]
     assert tok.convert_tokens_to_ids("[speaker1]") in ids
@@ -157,7 +157,7 @@ def test_tiny_ive_starts_from_the_shared_description_pretrained_clip(mini_datase
     sel = build_selector("cks", _ctx(mini_dataset, cache_dir=tmp_path))
     assert sel.meta.config["tiny_clip"] == tiny_clip_config()
     sel.ensure_model(mini_dataset)
-    assert str(cks._tiny_clip_key()) in Path(sel.backbone_source).name
+    assert str(backbones._tiny_clip_key()) in Path(sel.backbone_source).name
     clip = CLIPModel.from_pretrained(tiny_clip_dir(mini_dataset, tmp_path, seed=0))
     loaded = sel.model.ive.vision.state_dict()
     expected = {k.removeprefix("vision_model."): v for k, v in clip.state_dict().items() if k.startswith("vision_model.")}
@@ -180,5 +180,23 @@ def test_tiny_vision_tower_trains_at_a_scaled_learning_rate(mini_dataset, tmp_pa
     vision = {id(p) for p in sel.model.ive.vision.parameters()}
     assert [len(g["params"]) for g in groups] == [len([p for p in sel.model.parameters() if id(p) not in vision]), len(vision)]
     assert {id(p) for p in groups[1]["params"]} == vision
-    assert groups[1]["lr"] == pytest.approx(recipe.defaults.lr * cks.PRESETS["tiny"].vision_lr_scale)
+    assert groups[1]["lr"] == pytest.approx(recipe.defaults.lr * presets.PRESETS["tiny"].vision_lr_scale)
     assert "lr" not in groups[0]  # the trainer fills in the recipe's lr
+
+
+def test_package_names_resolve_lazily_and_the_command_module_needs_no_torch():
+    import subprocess
+    import sys
+
+    import adapters.cks
+    from adapters.cks.selector import CKSSelector, build
+    from adapters.cks.variants import CKSNoEmo, CKSNoOCR
+
+    assert (adapters.cks.build, adapters.cks.CKSSelector) == (build, CKSSelector)
+    assert (adapters.cks.CKSNoEmo, adapters.cks.CKSNoOCR) == (CKSNoEmo, CKSNoOCR)
+    with pytest.raises(AttributeError):
+        adapters.cks.no_such_name
+    code = ("import sys, adapters.cks.commands; "
+            "print(sorted(m for m in sys.modules if m.startswith(('torch', 'transformers', 'adapters.cks.'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['adapters.cks.commands']"

@@ -7,9 +7,9 @@ import shutil
 import pytest
 import torch
 
-from adapters.cks import load_comet, write_tiny_backbones
+from adapters.cks.backbones import load_comet, write_tiny_backbones
+from adapters.cks.knowledge import KnowledgeCache, build_knowledge, dataset_utterances
 from benchmark.cli import main
-from benchmark.knowledge import KnowledgeCache, build_knowledge, dataset_utterances
 from models.cks.comet import comet_prompt
 from models.cks.keue import RELATIONS
 

@@ -15,7 +15,7 @@ the mean summarises the whole generated phrase and is defined for every length; 
 alone would ignore what COMET inferred. With BART-large, g_i^k is 1024-d, as in the paper.
 
 Greedy decoding with few new tokens (ATOMIC tails are short phrases) keeps this affordable;
-the harness caches every vector on disk (:mod:`benchmark.knowledge`).
+the harness caches every vector on disk (:mod:`adapters.cks.knowledge`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The on-disk commonsense-knowledge cache for CKS and ``python -m benchmark knowledge build``.
+"""The on-disk commonsense-knowledge cache of CKS (g_i^k of §4.1.2), filled ahead by
+``python -m benchmark knowledge build`` or on first use by the selector.
+
+It lives in the adapter, not the harness, because only CKS reads COMET knowledge: the harness
+stays free of any one selector's data.
 
 COMET generation is the most expensive step of CKS (six relations per utterance), and its
 output depends only on (utterance text, relation, COMET model). So every vector is generated
@@ -6,31 +10,27 @@ once and stored under ``CACHE/knowledge/<model fingerprint>/``; training and eva
 cache and generate only what is missing.
 
 Layout: each fill writes one immutable shard ``<uuid>.safetensors`` holding a ``vectors``
-tensor [n, D] and, in its metadata, the n (relation, utterance) keys and generated texts.
+tensor [n, D] and, in its metadata, the n (relation, utterance) keys and the generated texts
+(the texts are for a person inspecting a shard; nothing here reads them back).
 Shards are never rewritten, so concurrent writers (two runs, DDP ranks) cannot corrupt each
 other; a duplicate key in two shards holds the same vector and either copy serves.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
+from adapters.cks.backbones import make_comet
 from benchmark.errors import DataError
 from benchmark.io import atomic_write_bytes
 from benchmark.types import Dataset
-
-if TYPE_CHECKING:
-    from models.cks.comet import CometKnowledge
-
-log = logging.getLogger("stickerbench")
+from models.cks.comet import CometKnowledge
+from models.cks.keue import RELATIONS
 
 
 class KnowledgeCache:
@@ -40,7 +40,6 @@ class KnowledgeCache:
         self.dir = Path(root) / "knowledge" / fingerprint
         self.relations = relations
         self._vectors: dict[tuple[str, str], torch.Tensor] = {}
-        self._texts: dict[tuple[str, str], str] = {}
         self._read_shards()
 
     def _read_shards(self) -> None:
@@ -53,9 +52,8 @@ class KnowledgeCache:
                     vectors = f.get_tensor("vectors")
             except (SafetensorError, OSError) as exc:
                 raise DataError(f"{shard}: unreadable knowledge shard ({exc}); delete it and its vectors are regenerated") from None
-            for (relation, text), knowledge, vector in zip(json.loads(meta["keys"]), json.loads(meta["texts"]), vectors):
+            for (relation, text), vector in zip(json.loads(meta["keys"]), vectors):
                 self._vectors[(relation, text)] = vector
-                self._texts[(relation, text)] = knowledge
 
     def __len__(self) -> int:
         return len(self._vectors)
@@ -65,7 +63,7 @@ class KnowledgeCache:
         unique = list(dict.fromkeys(utterances))
         return {r: [u for u in unique if (r, u) not in self._vectors] for r in self.relations}
 
-    def fill(self, generator: "CometKnowledge", utterances: Iterable[str]) -> int:
+    def fill(self, generator: CometKnowledge, utterances: Iterable[str]) -> int:
         """Generate and store every missing (utterance, relation); returns how many were made."""
         made = 0
         for relation, todo in self.missing(utterances).items():
@@ -82,9 +80,8 @@ class KnowledgeCache:
         meta = {"keys": json.dumps(keys, ensure_ascii=False), "texts": json.dumps(texts, ensure_ascii=False)}
         atomic_write_bytes(self.dir / f"{uuid.uuid4().hex}.safetensors",
                            save({"vectors": vectors.contiguous().float()}, metadata=meta))
-        for key, text, vector in zip(keys, texts, vectors):
+        for key, vector in zip(keys, vectors):
             self._vectors[key] = vector
-            self._texts[key] = text
 
     def vectors(self, utterance: str) -> torch.Tensor:
         """The utterance's knowledge in relation order, [len(relations), D]; it must be cached."""
@@ -92,10 +89,6 @@ class KnowledgeCache:
             return torch.stack([self._vectors[(r, utterance)] for r in self.relations])
         except KeyError:
             raise DataError(f"no cached knowledge for utterance {utterance!r}; fill the cache first") from None
-
-    def text(self, utterance: str, relation: str) -> str:
-        """The knowledge COMET generated (for inspection)."""
-        return self._texts[(relation, utterance)]
 
 
 def dataset_utterances(data: Dataset) -> list[str]:
@@ -110,22 +103,7 @@ def build_knowledge(dataset: Dataset, preset: str, cache_dir: Path, options: dic
     Returns (vectors generated now, vectors in the cache, cache folder). Running it twice
     generates nothing the second time.
     """
-    from adapters.cks import make_comet
-    from models.cks.keue import RELATIONS
-
     comet = make_comet(preset, dataset, dict(options or {}), device, Path(cache_dir), seed)
     cache = KnowledgeCache(cache_dir, comet.fingerprint, RELATIONS)
     made = cache.fill(comet, dataset_utterances(dataset))
     return made, len(cache), cache.dir
-
-
-def cmd_knowledge_build(args: argparse.Namespace) -> int:
-    from benchmark.datasets import cache_root, load_dataset
-    from benchmark.run_config import resolve_device
-
-    dataset = load_dataset(args.dataset, args.data_dir)
-    preset = args.preset or ("paper" if args.dataset == "mod" else "tiny")
-    options = dict(args.option)
-    made, total, folder = build_knowledge(dataset, preset, cache_root(), options, resolve_device(args.device), args.seed)
-    print(f"knowledge: generated {made} vectors, {total} cached in {folder}")
-    return 0
