@@ -32,16 +32,20 @@ config, the weights from the file via :func:`models.blip2.lavis_to_transformers`
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adapters.base import TorchSelector, dialogue_text, gold_and_negative_batches, training_golds
+from adapters.base import (
+    TorchSelector,
+    dialogue_text,
+    gold_and_negative_batches,
+    training_golds,
+)
 from benchmark.errors import SelectorError
 from benchmark.features import encode_stickers, module_fingerprint
 from benchmark.selector import SelectorContext
@@ -112,7 +116,9 @@ class Blip2Selector(TorchSelector):
 
     def tiny_backbone(self, data: Dataset) -> Path:
         from transformers import Blip2Config, Blip2ForImageTextRetrieval
-        from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
+        from transformers.models.blip.image_processing_pil_blip import (
+            BlipImageProcessorPil,
+        )
 
         tok = train_tiny_tokenizer(dataset_texts(data), vocab_size=TINY["vocab"], max_length=MAX_TEXT)
         h, hv = TINY["hidden"], TINY["vision_hidden"]
@@ -138,7 +144,9 @@ class Blip2Selector(TorchSelector):
 
     def load_backbone(self, source):
         from transformers import AutoTokenizer, Blip2ForImageTextRetrieval
-        from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
+        from transformers.models.blip.image_processing_pil_blip import (
+            BlipImageProcessorPil,
+        )
 
         model = Blip2ForImageTextRetrieval.from_pretrained(source)
         if model.config.image_token_index is not None:

@@ -11,7 +11,9 @@ warmup + cosine, batch 64. Choices the sources leave open, made here:
   duplicates are frequent;
 * ``logit_scale`` is clamped to ``[0, ln 100]`` inside the loss, as open_clip does (transformers
   does not clamp);
-* under DDP the loss sees every rank's pairs (:func:`benchmark.trainer.gather_with_grad`).
+* under DDP the loss sees every rank's pairs (:func:`benchmark.distributed.gather_with_grad`).
+
+The loss itself is :func:`models.contrastive.contrastive_loss`.
 
 Score: ``exp(logit_scale) · <norm(img), norm(txt)>``. ``prepare`` encodes every sticker once
 (disk-cached by model fingerprint and image hash); ``score`` encodes the batch's texts and takes
@@ -23,10 +25,8 @@ Library: transformers ``CLIPModel`` (open_clip is not installed here; the transf
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
-import math
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -34,33 +34,16 @@ import torch
 import torch.nn.functional as F
 
 from adapters.base import TorchSelector, last_utterance
+from benchmark.distributed import gather_with_grad
 from benchmark.features import encode_stickers, module_fingerprint
 from benchmark.selector import SelectorContext
 from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
-from benchmark.trainer import RecipeDefaults, gather_with_grad
+from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
+from models.contrastive import contrastive_loss
 
 MAX_TEXT = 77
 TINY = {"hidden": 48, "layers": 2, "heads": 4, "image_size": 32, "patch": 8, "projection": 48, "vocab": 1000}
-
-
-def contrastive_loss(text: torch.Tensor, image: torch.Tensor, ids: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE over normalised embeddings; rows with the same sticker id share credit."""
-    return multi_positive_contrastive_loss(text, image, ids[:, None] == ids[None, :], logit_scale)
-
-
-def multi_positive_contrastive_loss(text: torch.Tensor, image: torch.Tensor, positive: torch.Tensor,
-                                    logit_scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE where ``positive[i, j]`` says text ``i`` fits image ``j`` (the diagonal must).
-
-    Each direction's target spreads evenly over the row's positives.
-    """
-    scale = logit_scale.clamp(0, math.log(100)).exp()
-    logits = scale * F.normalize(text, dim=-1) @ F.normalize(image, dim=-1).t()
-    positive = positive.float()
-    text_to_image = F.cross_entropy(logits, positive / positive.sum(dim=1, keepdim=True))
-    image_to_text = F.cross_entropy(logits.t(), positive.t() / positive.t().sum(dim=1, keepdim=True))
-    return (text_to_image + image_to_text) / 2
 
 
 DEFAULTS = {  # the paper: batch 64, AdamW + cosine; lr and epochs are not given, these are CLIP fine-tuning norms
@@ -109,7 +92,9 @@ class ClipSelector(TorchSelector):
 
     def tiny_backbone(self, data: Dataset) -> Path:
         from transformers import CLIPConfig, CLIPModel
-        from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+        from transformers.models.clip.image_processing_pil_clip import (
+            CLIPImageProcessorPil,
+        )
 
         tok = train_tiny_tokenizer(dataset_texts(data), vocab_size=TINY["vocab"], max_length=32)
         h = TINY["hidden"]
@@ -129,7 +114,9 @@ class ClipSelector(TorchSelector):
 
     def load_backbone(self, source):
         from transformers import AutoTokenizer, CLIPModel
-        from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+        from transformers.models.clip.image_processing_pil_clip import (
+            CLIPImageProcessorPil,
+        )
 
         self.model = CLIPModel.from_pretrained(source)
         self.tokenizer = AutoTokenizer.from_pretrained(source)

@@ -35,9 +35,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from adapters.backbone_sources import add_tiny_clip, lm_and_clip_sources, paper_clip
 from adapters.base import TorchSelector, training_golds
 from adapters.sticker_table import StickerTable
-from adapters.tiny_clip import add_tiny_clip, lm_and_clip_sources, paper_clip, tiny_clip_config
+from adapters.tiny_clip import tiny_clip_config
 from adapters.turns import context_turns
 from benchmark.errors import SelectorError
 from benchmark.features import module_fingerprint
@@ -47,7 +48,15 @@ from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
 from models.clip_features import ClipImageFeatures
 from models.mmbert import (
-    MAX_CONTEXT, MMBert, MmbertVocab, assemble, collate, context_ids, load_bert, ocr_slots, training_batch,
+    MAX_CONTEXT,
+    MMBert,
+    MmbertVocab,
+    assemble,
+    collate,
+    context_ids,
+    load_bert,
+    ocr_slots,
+    training_batch,
 )
 
 TINY = {"hidden": 32, "layers": 2, "heads": 2, "positions": 64, "vocab": 1000, "dropout": 0.0}  # 4 passes per example

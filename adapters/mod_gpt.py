@@ -30,9 +30,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from adapters.backbone_sources import add_tiny_clip, lm_and_clip_sources, paper_clip
 from adapters.base import TorchSelector
 from adapters.sticker_table import StickerTable
-from adapters.tiny_clip import add_tiny_clip, lm_and_clip_sources, paper_clip, tiny_clip_config
+from adapters.tiny_clip import tiny_clip_config
 from adapters.turns import history_and_response
 from benchmark.features import module_fingerprint
 from benchmark.selector import SelectorContext
@@ -40,7 +41,15 @@ from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, Sample, ScoreBatch, StickerStore
 from models.clip_features import ClipImageFeatures
-from models.mod_gpt import MAX_LEN, ModGPT, ModGptExample, ModGptVocab, build_example, collate, load_gpt2
+from models.mod_gpt import (
+    MAX_LEN,
+    ModGPT,
+    ModGptExample,
+    ModGptVocab,
+    build_example,
+    collate,
+    load_gpt2,
+)
 
 TINY = {"embd": 48, "layers": 2, "heads": 4, "positions": 64, "vocab": 1000}  # ~2 min on 2 CPU cores
 DEFAULTS = {

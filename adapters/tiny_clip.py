@@ -12,7 +12,8 @@ sticker or an emotion label of a sample. ``benchmarks/probe_tiny_clip.py`` measu
 features separate.
 
 Built once per (sticker set, seed, config) into ``<cache_dir>/tiny-clip/<key>`` and
-reused by every selector of the run.
+reused by every selector of the run; :mod:`adapters.backbone_sources` puts it into a selector's
+backbone directory.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from pathlib import Path
 
 import torch
 
-from adapters.clip import multi_positive_contrastive_loss
 from benchmark.features import encode_stickers
 from benchmark.io import staging_dir
 from benchmark.selector import TrainConfig
@@ -31,6 +31,7 @@ from benchmark.tiny_tokenizer import train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults, train
 from benchmark.types import Dataset, Sticker
 from models.clip_features import save_tiny_clip
+from models.contrastive import multi_positive_contrastive_loss
 
 TINY_CLIP = {"hidden": 32, "layers": 2, "heads": 2, "image_size": 64, "patch": 8, "projection": 32, "vocab": 500,
              "epochs": 200, "batch_size": 32, "lr": 2e-3}
@@ -133,24 +134,3 @@ def tiny_clip_dir(data: Dataset, cache_dir: Path, seed: int = 0, device: str = "
     except OSError:  # another process built it first
         shutil.rmtree(staging, ignore_errors=True)
     return out
-
-
-PAPER_CLIP = "openai/clip-vit-base-patch32"
-
-
-def paper_clip(ctx, selector_name: str) -> str:
-    """The CLIP whose image features a ``paper`` preset uses: ``--option <name>_clip=PATH`` or ViT-B/32."""
-    return str(ctx.options.get(f"{selector_name.replace('-', '_')}_clip", PAPER_CLIP))
-
-
-def add_tiny_clip(out: Path, data: Dataset, ctx, device: str) -> None:
-    """Put the shared tiny CLIP beside a tiny language model in backbone directory ``out``."""
-    shutil.copytree(tiny_clip_dir(data, ctx.cache_dir, ctx.seed, device), Path(out) / "clip")
-
-
-def lm_and_clip_sources(source, ctx, selector_name: str) -> tuple:
-    """A tiny backbone directory holds ``lm/`` and ``clip/``; a ``paper`` source is an LM id or path."""
-    tiny = Path(str(source)) / "lm"
-    if tiny.is_dir():
-        return tiny, tiny.parent / "clip"
-    return source, paper_clip(ctx, selector_name)

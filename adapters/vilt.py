@@ -22,16 +22,20 @@ does) so that a random joint encoder lets the image move the score from the firs
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adapters.base import TorchSelector, dialogue_text, gold_and_negative_batches, training_golds
+from adapters.base import (
+    TorchSelector,
+    dialogue_text,
+    gold_and_negative_batches,
+    training_golds,
+)
 from benchmark.features import encode_stickers, module_fingerprint
 from benchmark.selector import SelectorContext
 from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
@@ -107,7 +111,9 @@ class ViltSelector(TorchSelector):
 
     def tiny_backbone(self, data: Dataset) -> Path:
         from transformers import ViltConfig, ViltForImageAndTextRetrieval
-        from transformers.models.vilt.image_processing_pil_vilt import ViltImageProcessorPil
+        from transformers.models.vilt.image_processing_pil_vilt import (
+            ViltImageProcessorPil,
+        )
 
         tok = train_tiny_tokenizer(dataset_texts(data), vocab_size=TINY["vocab"], max_length=MAX_TEXT)
         h = TINY["hidden"]
@@ -125,7 +131,9 @@ class ViltSelector(TorchSelector):
 
     def load_backbone(self, source):
         from transformers import AutoTokenizer, ViltForImageAndTextRetrieval
-        from transformers.models.vilt.image_processing_pil_vilt import ViltImageProcessorPil
+        from transformers.models.vilt.image_processing_pil_vilt import (
+            ViltImageProcessorPil,
+        )
 
         self.model = ViltForImageAndTextRetrieval.from_pretrained(source)
         self.tokenizer = AutoTokenizer.from_pretrained(source)

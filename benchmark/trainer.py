@@ -30,10 +30,11 @@ What the trainer does with it:
   ``grad_accum`` micro-batches and each of those across the ranks; every micro-loss is weighted by
   its share of the global batch, so per-example mean losses give exactly the gradient of the
   global mean, however the batch is split. In-batch contrastive losses should call
-  :func:`gather_with_grad` to see every rank's negatives.
+  :func:`benchmark.distributed.gather_with_grad` to see every rank's negatives.
 * **DDP** when launched with ``torchrun`` (``WORLD_SIZE > 1``): ``gloo`` on CPU, ``nccl`` on CUDA;
   the loss runs inside the ``DistributedDataParallel`` wrapper's forward so gradients are
-  all-reduced as usual. Only rank 0 writes files and shows the progress bar.
+  all-reduced as usual. Only rank 0 writes files and shows the progress bar. The rank helpers
+  live in :mod:`benchmark.distributed`.
 * **Seeded**: python, numpy and torch are seeded from ``cfg.seed`` (torch with ``+ rank`` for
   dropout), and ``batches`` gets ``numpy.random.default_rng([seed, epoch])``.
 * **Early stopping**: after every epoch ``validate()`` (validation ``mrr``, higher is better) is
@@ -51,7 +52,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -64,7 +64,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.checkpoints import apply_weights, load_weights, module_weights, replace_dir, save_weights
+from benchmark.checkpoints import (
+    apply_weights,
+    load_weights,
+    module_weights,
+    replace_dir,
+    save_weights,
+)
+from benchmark.distributed import DistInfo, all_reduce_sum, broadcast, init_distributed
 from benchmark.io import staging_dir
 from benchmark.progress import progress_bar
 from benchmark.selector import TrainConfig
@@ -143,110 +150,6 @@ def resolve_config(cfg: TrainConfig, defaults: RecipeDefaults) -> ResolvedConfig
         amp=cfg.amp,
         log_every=max(1, cfg.log_every),
     )
-
-
-# --------------------------------------------------------------------------- distribution
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    world: int
-    rank: int
-    local_rank: int
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def dist_info() -> DistInfo:
-    """This process's place in a ``torchrun`` launch (world 1 when not distributed)."""
-    return DistInfo(
-        world=int(os.environ.get("WORLD_SIZE", "1")),
-        rank=int(os.environ.get("RANK", "0")),
-        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
-    )
-
-
-def init_distributed(device: str) -> tuple[DistInfo, str]:
-    """Join the process group when launched distributed; return the device this rank uses."""
-    info = dist_info()
-    if info.world > 1:
-        import torch.distributed as dist
-
-        cuda = device.startswith("cuda")
-        if cuda:
-            device = f"cuda:{info.local_rank}"
-            torch.cuda.set_device(device)
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if cuda else "gloo")
-    return info, device
-
-
-class _GatherWithGrad(torch.autograd.Function):
-    """all_gather along dim 0 that tolerates ragged shards and sends gradients back to their rank.
-
-    Backward sums the gathered gradient over ranks (all_reduce works on every backend, gloo has no
-    reduce_scatter) and keeps this rank's rows.
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        import torch.distributed as dist
-
-        world, rank = dist.get_world_size(), dist.get_rank()
-        sizes = [torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(world)]
-        dist.all_gather(sizes, torch.tensor([x.shape[0]], dtype=torch.long, device=x.device))
-        sizes = [int(s.item()) for s in sizes]
-        padded = x.new_zeros((max(sizes), *x.shape[1:]))
-        padded[: x.shape[0]] = x
-        parts = [torch.empty_like(padded) for _ in range(world)]
-        dist.all_gather(parts, padded.contiguous())
-        ctx.start, ctx.stop = sum(sizes[:rank]), sum(sizes[: rank + 1])
-        return torch.cat([p[:n] for p, n in zip(parts, sizes)])
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        import torch.distributed as dist
-
-        grad = grad.contiguous().clone()
-        dist.all_reduce(grad)
-        return grad[ctx.start : ctx.stop]
-
-
-def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``x`` from every rank along dim 0, keeping gradients (identity on one process).
-
-    With it, an in-batch contrastive loss computed on every rank equals the single-process loss
-    over the global batch, and DDP's gradient averaging gives exactly its gradient (also when the
-    last batch splits unevenly: the trainer's micro-batch weights sum to the world size).
-    """
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return x
-    return _GatherWithGrad.apply(x)
-
-
-def _all_reduce_sum(values: dict[str, float], info: DistInfo, device: str) -> dict[str, float]:
-    if info.world == 1:
-        return values
-    import torch.distributed as dist
-
-    keys = sorted(values)
-    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return dict(zip(keys, t.tolist()))
-
-
-def _broadcast(value: Any, info: DistInfo) -> Any:
-    if info.world == 1:
-        return value
-    import torch.distributed as dist
-
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 # --------------------------------------------------------------------------- pieces
@@ -433,7 +336,7 @@ def train(
         meta["epoch"] = epoch
         if validate is not None:
             module.eval()
-            metric = _broadcast(float(validate()) if info.is_main else None, info)
+            metric = broadcast(float(validate()) if info.is_main else None, info)
             improved = meta["best"] is None or metric > meta["best"]
             log.write({"epoch": epoch, "step": meta["step"], "validation_mrr": metric, "improved": improved})
             if improved:
@@ -494,4 +397,4 @@ def _step(wrapped, examples, run: ResolvedConfig, info: DistInfo, device, autoca
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     scheduler.step()
-    return _all_reduce_sum(sums, info, device)
+    return all_reduce_sum(sums, info, device)

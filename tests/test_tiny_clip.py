@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from adapters.clip import contrastive_loss, multi_positive_contrastive_loss
 from adapters.tiny_clip import sticker_captions, sticker_description
 from benchmark.types import Sticker
+from models.contrastive import contrastive_loss, multi_positive_contrastive_loss
 
 
 def test_multi_positive_loss_by_hand():

@@ -11,8 +11,9 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
+from benchmark.distributed import gather_with_grad
 from benchmark.selector import TrainConfig
-from benchmark.trainer import RecipeDefaults, gather_with_grad, train, warmup_cosine
+from benchmark.trainer import RecipeDefaults, train, warmup_cosine
 from benchmark.types import Dataset, Sample, StickerStore
 
 
