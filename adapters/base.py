@@ -54,9 +54,10 @@ from benchmark.checkpoints import (
     read_info,
     save_checkpoint,
 )
+from benchmark.distributed import dist_info
 from benchmark.errors import SelectorError
 from benchmark.selector import SelectorContext, SelectorMeta, TrainConfig
-from benchmark.trainer import Recipe, dist_info, resolve_config, seed_everything, train
+from benchmark.trainer import Recipe, resolve_config, seed_everything, train
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
 
 
@@ -86,7 +87,6 @@ class TorchSelector(ABC):
             preset=ctx.preset,
             presets=("tiny", "paper"),
             supports_emotion=self.supports_emotion,
-            trainable=True,
             description=self.description,
             reference=self.reference,
             license=self.license,

@@ -38,9 +38,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from adapters.backbone_sources import add_tiny_clip
 from adapters.base import TorchSelector
 from adapters.sticker_table import StickerTable
-from adapters.tiny_clip import add_tiny_clip, sticker_description, tiny_clip_config
+from adapters.tiny_clip import sticker_description, tiny_clip_config
 from adapters.turns import context_turns
 from benchmark.errors import SelectorError
 from benchmark.features import module_fingerprint
@@ -50,8 +51,18 @@ from benchmark.trainer import RecipeDefaults, train
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
 from models.clip_features import load_clip_parts
 from models.fromage import (
-    ARGS_FILE, CHECKPOINT_FILE, MAX_LEN, Fromage, FromageArgs, FromageVocab, add_fromage_tokens, build_example, caption_batch,
-    caption_example, collate, load_fromage_dir,
+    ARGS_FILE,
+    CHECKPOINT_FILE,
+    MAX_LEN,
+    Fromage,
+    FromageArgs,
+    FromageVocab,
+    add_fromage_tokens,
+    build_example,
+    caption_batch,
+    caption_example,
+    collate,
+    load_fromage_dir,
 )
 
 TINY = {"hidden": 64, "layers": 2, "heads": 4, "positions": 128, "vocab": 1000, "shared_emb_dim": 64,

@@ -28,7 +28,6 @@ class PopularitySelector:
         self.meta = SelectorMeta(
             name="popularity",
             preset="default",
-            trainable=True,
             description=self.description,
             config={"train_split": train_split},
         )

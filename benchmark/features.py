@@ -17,14 +17,14 @@ every epoch).
 
 How an adapter uses it::
 
-    from benchmark.features import encode_stickers, module_fingerprint, stack
+    from benchmark.features import encode_stickers, module_fingerprint
 
     def prepare(self, stickers):
         fp = module_fingerprint(self.model.vision_model, extra={"size": 224})
         self.feats = encode_stickers(stickers, list(stickers), self._encode_images,
                                      self.feature_cache_dir, fp)
     def score(self, queries):
-        img = stack(self.feats, [c for q in queries for c in q.candidates])  # [B*N, D]
+        img = torch.stack([self.feats[c] for q in queries for c in q.candidates])  # [B*N, D]
 
 ``encode_batch(images: list[PIL.Image]) -> Tensor[B, ...] | dict[str, Tensor[B, ...]] | list``
 returns one row per image; a dict keeps several tensors per sticker (e.g. embeddings + mask); a
@@ -144,8 +144,3 @@ def encode_stickers(
                     _write(_path(cache_dir, model_fingerprint, content_hash), feature)
             bar.update(len(chunk))
     return {sid: found[h] for h, sids in by_hash.items() for sid in sids}
-
-
-def stack(features: Mapping[str, torch.Tensor], ids: Sequence[str]) -> torch.Tensor:
-    """``[len(ids), ...]`` tensor of same-shape features, in the order of ``ids``."""
-    return torch.stack([features[i] for i in ids])

@@ -32,7 +32,6 @@ class SelectorMeta:
     preset: str = "default"
     presets: tuple[str, ...] = ()
     supports_emotion: bool = False
-    trainable: bool = False
     description: str = ""
     reference: str = ""
     license: str | None = None

@@ -1,53 +1,115 @@
-"""A selector's one-line summary, read from its source without importing it.
+"""A selector's one-line summary, read from its source without importing anything.
 
 ``list`` shows every selector's own ``description`` (its metadata, not a second table kept by
-hand), yet must not import torch and a dozen models to do it. So the factory's module is parsed:
-for ``module:Attr`` the summary is the ``description`` class attribute of ``Attr`` (or of the
-class a factory function is annotated to return, following base classes defined in the same
-module), else the first line of the factory's docstring.
+hand), yet must not import torch and a dozen models to do it — not even a package's
+``__init__``, which for a selector package re-exports its modules. So the source files are
+located by walking the package directories and parsed: for ``module:Attr`` the summary is the
+``description`` class attribute of ``Attr`` (or of the class a factory function is annotated to
+return, following base classes and ``from … import`` re-exports), else the first line of the
+factory's docstring.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+from pathlib import Path
+
+_MAX_HOPS = 4  # re-exports followed before giving up
 
 
-def _class_description(classes: dict[str, ast.ClassDef], name: str, seen: set[str]) -> str | None:
-    node = classes.get(name)
-    if node is None or name in seen:
+def _source_file(module: str) -> Path | None:
+    """The file of ``module`` found by walking package directories, importing nothing."""
+    head, *rest = module.split(".")
+    try:
+        spec = importlib.util.find_spec(head)  # a top-level name: nothing is executed
+    except (ImportError, ValueError):
         return None
-    seen.add(name)
+    if spec is None:
+        return None
+    locations = list(spec.submodule_search_locations or [])
+    path = Path(spec.origin) if spec.origin and spec.origin.endswith(".py") else None
+    for part in rest:
+        path = next((c for loc in locations for c in (Path(loc) / f"{part}.py", Path(loc) / part / "__init__.py")
+                     if c.is_file()), None)
+        if path is None:
+            return None
+        locations = [str(path.parent)] if path.name == "__init__.py" else []
+    return path
+
+
+def _parse(module: str) -> ast.Module | None:
+    path = _source_file(module)
+    try:
+        return ast.parse(path.read_text(encoding="utf-8")) if path is not None else None
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+
+
+def _description(node: ast.ClassDef) -> str | None:
     for stmt in node.body:
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
         value = getattr(stmt, "value", None)
         if any(isinstance(t, ast.Name) and t.id == "description" for t in targets) and isinstance(value, ast.Constant):
             return str(value.value)
+    return None
+
+
+def _imported_from(tree: ast.Module, module: str, name: str) -> str | None:
+    """The module ``name`` is imported from in ``tree`` (relative imports resolved), if it is."""
+    package = module if _is_package(module) else module.rpartition(".")[0]
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and any((a.asname or a.name) == name for a in node.names):
+            if not node.level:
+                return node.module
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            return f"{base}.{node.module}" if node.module else base
+    return None
+
+
+def _is_package(module: str) -> bool:
+    path = _source_file(module)
+    return path is not None and path.name == "__init__.py"
+
+
+def _find(module: str, name: str, hops: int = 0) -> tuple[str, ast.AST] | None:
+    """The definition of ``name`` visible in ``module``, following re-exports."""
+    tree = _parse(module)
+    if tree is None or hops > _MAX_HOPS:
+        return None
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == name:
+            return module, node
+    source = _imported_from(tree, module, name)
+    return _find(source, name, hops + 1) if source else None
+
+
+def _class_description(module: str, name: str, hops: int = 0) -> str | None:
+    found = _find(module, name)
+    if found is None or hops > _MAX_HOPS or not isinstance(found[1], ast.ClassDef):
+        return None
+    where, node = found
+    own = _description(node)
+    if own is not None:
+        return own
     for base in node.bases:
         if isinstance(base, ast.Name):
-            found = _class_description(classes, base.id, seen)
-            if found is not None:
-                return found
+            inherited = _class_description(where, base.id, hops + 1)
+            if inherited is not None:
+                return inherited
     return None
 
 
 def static_summary(target: str) -> str:
     """The summary of the factory ``"module:attr"``, or ``""`` when its source cannot be read."""
     module, _, attr = target.partition(":")
-    try:
-        spec = importlib.util.find_spec(module)
-        source = spec.loader.get_source(module) if spec is not None and spec.loader is not None else None
-        tree = ast.parse(source or "")
-    except (ImportError, ValueError, SyntaxError, AttributeError):
+    found = _find(module, attr)
+    if found is None:
         return ""
-    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
-    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    if attr in classes:
-        return _class_description(classes, attr, set()) or (ast.get_docstring(classes[attr]) or "").split("\n")[0]
-    function = functions.get(attr)
-    if function is None:
-        return ""
-    returned = function.returns
+    where, node = found
+    if isinstance(node, ast.ClassDef):
+        return _class_description(where, attr) or (ast.get_docstring(node) or "").split("\n")[0]
+    returned = node.returns
     name = returned.id if isinstance(returned, ast.Name) else returned.value if isinstance(returned, ast.Constant) else None
-    found = _class_description(classes, str(name), set()) if name else None
-    return found or (ast.get_docstring(function) or "").split("\n")[0]
+    described = _class_description(where, str(name)) if name else None
+    return described or (ast.get_docstring(node) or "").split("\n")[0]
