@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   run the benchmark on the embedded MojiChat dataset
 #   make test   run the test suite
+# make lint checks style (ruff); CI runs it before the tests.
 # Both create .venv on first use. TORCH pins the torch build (a CUDA build from PyPI also runs on CPU).
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stickerbench-installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_throughput.py $(ARGS)

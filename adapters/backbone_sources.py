@@ -2,17 +2,18 @@
 FROMAGe) find their two backbones.
 
 A ``tiny`` backbone directory holds ``lm/`` (the selector's own tiny language model) and ``clip/``
-(a copy of the shared description-pretrained tiny CLIP, :mod:`adapters.tiny_clip`); a ``paper``
+(a copy of the shared description-pretrained tiny CLIP, :mod:`stickerbench.adapters.tiny_clip`); a ``paper``
 source is the language model's hub id or path, and the CLIP is ``--option <name>_clip=PATH`` or
 ViT-B/32.
 """
+
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-from adapters.tiny_clip import tiny_clip_dir
 from benchmark.types import Dataset
+from stickerbench.adapters.tiny_clip import tiny_clip_dir
 
 PAPER_CLIP = "openai/clip-vit-base-patch32"
 

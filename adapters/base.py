@@ -90,7 +90,11 @@ class TorchSelector(ABC):
             description=self.description,
             reference=self.reference,
             license=self.license,
-            config={"preset": ctx.preset, "backbone": self.paper_source() if ctx.preset == "paper" else "tiny", **self.config()},
+            config={
+                "preset": ctx.preset,
+                "backbone": self.paper_source() if ctx.preset == "paper" else "tiny",
+                **self.config(),
+            },
         )
 
     # ------------------------------------------------------------------ subclass hooks
@@ -188,7 +192,12 @@ class TorchSelector(ABC):
 
     def fit(self, data: Dataset, cfg: TrainConfig) -> None:
         resume_backbone = None if cfg.resume_dir is None else Path(cfg.resume_dir) / "backbone"
-        if self.model is None and self.ctx.preset == "tiny" and resume_backbone is not None and resume_backbone.is_dir():
+        if (
+            self.model is None
+            and self.ctx.preset == "tiny"
+            and resume_backbone is not None
+            and resume_backbone.is_dir()
+        ):
             self._build(resume_backbone)  # continue from the very same random init
         self.ensure_model(data)
         tiny = self.tiny_dir()
@@ -209,8 +218,13 @@ class TorchSelector(ABC):
             "dataset_fingerprint": data.fingerprint,
             "seed": cfg.seed,
             "train_log": result.log_path,
-            "result": {"steps": result.steps, "epochs": result.epochs, "best_validation_mrr": result.best_metric,
-                       "best_epoch": result.best_epoch, "seconds": result.seconds},
+            "result": {
+                "steps": result.steps,
+                "epochs": result.epochs,
+                "best_validation_mrr": result.best_metric,
+                "best_epoch": result.best_epoch,
+                "seconds": result.seconds,
+            },
         }
 
     def save(self, path: Path) -> None:
@@ -223,8 +237,10 @@ class TorchSelector(ABC):
             dataset_fingerprint=self._fit_info.get("dataset_fingerprint"),
             seed=self._fit_info.get("seed", self.ctx.seed),
             weights="trainable",
-            extra={"backbone": "backbone/" if self.tiny_dir() else self.backbone_source,
-                   "training": self._fit_info.get("result")},
+            extra={
+                "backbone": "backbone/" if self.tiny_dir() else self.backbone_source,
+                "training": self._fit_info.get("result"),
+            },
         )
         tiny = self.tiny_dir()
         save_checkpoint(
@@ -299,5 +315,10 @@ def gold_and_negative_batches(data: Dataset, split: str, batch_size: int, rng, p
         for i in order[start : start + batch_size]:
             s = samples[i]
             others = [p for p in pool if p != s.gold]
-            batch.append((dialogue_text(s.context), [s.gold, *(others[j] for j in rng.choice(len(others), size=k, replace=False))]))
+            batch.append(
+                (
+                    dialogue_text(s.context),
+                    [s.gold, *(others[j] for j in rng.choice(len(others), size=k, replace=False))],
+                )
+            )
         yield batch

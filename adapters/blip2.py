@@ -23,11 +23,11 @@ the image changes the ITM logit by ~1e-3 and the balanced loss stalls at ln 2.
 Per-sticker caching: the vision encoder (ViT-g, most of the cost) runs once per sticker in
 ``prepare`` and its output is disk-cached by (vision-encoder fingerprint, image hash); since the
 vision encoder is frozen in both presets, training reads the same cache. Per pair only the
-Q-Former runs (:func:`models.blip2.itm_logits`).
+Q-Former runs (:func:`stickerbench.models.blip2.itm_logits`).
 
 A LAVIS checkpoint (``blip2_image_text_matching``, a ``.pth`` with ``{"model": state_dict}``) can
 be used with ``--option blip2_lavis_checkpoint=PATH``: the architecture comes from the backbone
-config, the weights from the file via :func:`models.blip2.lavis_to_transformers`.
+config, the weights from the file via :func:`stickerbench.models.blip2.lavis_to_transformers`.
 """
 
 from __future__ import annotations
@@ -40,23 +40,34 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adapters.base import (
-    TorchSelector,
-    dialogue_text,
-    gold_and_negative_batches,
-    training_golds,
-)
 from benchmark.errors import SelectorError
 from benchmark.features import encode_stickers, module_fingerprint
 from benchmark.selector import SelectorContext
 from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
-from models.blip2 import itm_logits, lavis_to_transformers
+from stickerbench.adapters.base import (
+    TorchSelector,
+    dialogue_text,
+    gold_and_negative_batches,
+    training_golds,
+)
+from stickerbench.models.blip2 import itm_logits, lavis_to_transformers
 
 MAX_TEXT = 32
-TINY = {"hidden": 48, "layers": 2, "heads": 4, "vision_hidden": 32, "vision_layers": 1, "image_size": 32,
-        "patch": 8, "queries": 8, "vocab": 1000, "negatives": 3, "init_std": 0.1}
+TINY = {
+    "hidden": 48,
+    "layers": 2,
+    "heads": 4,
+    "vision_hidden": 32,
+    "vision_layers": 1,
+    "image_size": 32,
+    "patch": 8,
+    "queries": 8,
+    "vocab": 1000,
+    "negatives": 3,
+    "init_std": 0.1,
+}
 PAPER_NEGATIVES = 3
 TRAINABLE = {"paper": ("itm_head",), "tiny": ("itm_head", "qformer", "embeddings", "query_tokens")}
 PAIR_BATCH = 256
@@ -90,11 +101,20 @@ class Blip2Recipe:
         n = len(examples[0][1])
         texts = self.selector.tokenize([t for t, _ in examples]).to(device)
         images = torch.stack([self.features[s] for _, cands in examples for s in cands]).to(device)
-        logits = itm_logits(
-            self.module, images, texts["input_ids"].repeat_interleave(n, 0), texts["attention_mask"].repeat_interleave(n, 0)
-        ).float().view(len(examples), n, 2)
+        logits = (
+            itm_logits(
+                self.module,
+                images,
+                texts["input_ids"].repeat_interleave(n, 0),
+                texts["attention_mask"].repeat_interleave(n, 0),
+            )
+            .float()
+            .view(len(examples), n, 2)
+        )
         pos = F.cross_entropy(logits[:, 0], torch.ones(len(examples), dtype=torch.long, device=device))
-        neg = F.cross_entropy(logits[:, 1:].reshape(-1, 2), torch.zeros(len(examples) * (n - 1), dtype=torch.long, device=device))
+        neg = F.cross_entropy(
+            logits[:, 1:].reshape(-1, 2), torch.zeros(len(examples) * (n - 1), dtype=torch.long, device=device)
+        )
         return {"loss": (pos + neg) / 2, "pos": pos.detach(), "neg": neg.detach()}
 
 
@@ -106,9 +126,13 @@ class Blip2Selector(TorchSelector):
     paper_backbone = "Salesforce/blip2-itm-vit-g"
 
     def config(self):
-        base = {"text": "context, left-truncated", "score": "itm log-odds", "trainable": list(TRAINABLE[self.ctx.preset]),
-                "recipe": asdict(DEFAULTS[self.ctx.preset]),
-                "negatives": TINY["negatives"] if self.ctx.preset == "tiny" else PAPER_NEGATIVES}
+        base = {
+            "text": "context, left-truncated",
+            "score": "itm log-odds",
+            "trainable": list(TRAINABLE[self.ctx.preset]),
+            "recipe": asdict(DEFAULTS[self.ctx.preset]),
+            "negatives": TINY["negatives"] if self.ctx.preset == "tiny" else PAPER_NEGATIVES,
+        }
         lavis = self.ctx.options.get("blip2_lavis_checkpoint")
         if lavis:
             base["lavis_checkpoint"] = str(lavis)
@@ -123,13 +147,27 @@ class Blip2Selector(TorchSelector):
         tok = train_tiny_tokenizer(dataset_texts(data), vocab_size=TINY["vocab"], max_length=MAX_TEXT)
         h, hv = TINY["hidden"], TINY["vision_hidden"]
         config = Blip2Config(
-            vision_config={"hidden_size": hv, "intermediate_size": 2 * hv, "num_hidden_layers": TINY["vision_layers"],
-                           "num_attention_heads": 2, "image_size": TINY["image_size"], "patch_size": TINY["patch"],
-                           "initializer_range": TINY["init_std"]},
-            qformer_config={"vocab_size": len(tok), "hidden_size": h, "num_hidden_layers": TINY["layers"],
-                            "num_attention_heads": TINY["heads"], "intermediate_size": 2 * h, "cross_attention_frequency": 1,
-                            "max_position_embeddings": MAX_TEXT, "pad_token_id": tok.pad_token_id, "use_qformer_text_input": True,
-                            "initializer_range": TINY["init_std"]},
+            vision_config={
+                "hidden_size": hv,
+                "intermediate_size": 2 * hv,
+                "num_hidden_layers": TINY["vision_layers"],
+                "num_attention_heads": 2,
+                "image_size": TINY["image_size"],
+                "patch_size": TINY["patch"],
+                "initializer_range": TINY["init_std"],
+            },
+            qformer_config={
+                "vocab_size": len(tok),
+                "hidden_size": h,
+                "num_hidden_layers": TINY["layers"],
+                "num_attention_heads": TINY["heads"],
+                "intermediate_size": 2 * h,
+                "cross_attention_frequency": 1,
+                "max_position_embeddings": MAX_TEXT,
+                "pad_token_id": tok.pad_token_id,
+                "use_qformer_text_input": True,
+                "initializer_range": TINY["init_std"],
+            },
             num_query_tokens=TINY["queries"],
             image_text_hidden_size=h,
             image_token_index=None,
@@ -184,7 +222,9 @@ class Blip2Selector(TorchSelector):
     def vision_features(self, stickers: StickerStore, cache_dir: Path | None) -> dict[str, torch.Tensor]:
         was_training = self.model.vision_model.training
         self.model.vision_model.eval()
-        fp = module_fingerprint(self.model.vision_model, {"processor": self.processor.to_dict(), "kind": "blip2-vision-v1"})
+        fp = module_fingerprint(
+            self.model.vision_model, {"processor": self.processor.to_dict(), "kind": "blip2-vision-v1"}
+        )
         feats = encode_stickers(stickers, sorted(stickers), self._vision, cache_dir, fp, desc="blip2: stickers")
         self.model.vision_model.train(was_training)
         return feats
@@ -192,7 +232,9 @@ class Blip2Selector(TorchSelector):
     # ------------------------------------------------------------------ Selector
 
     def encode(self, stickers: StickerStore) -> None:
-        self.sticker_features = {k: v.to(self.device) for k, v in self.vision_features(stickers, self.vision_cache_dir).items()}
+        self.sticker_features = {
+            k: v.to(self.device) for k, v in self.vision_features(stickers, self.vision_cache_dir).items()
+        }
 
     def score_queries(self, queries: Sequence[Query]) -> ScoreBatch:
         texts = self.tokenize([dialogue_text(q.context) for q in queries]).to(self.device)
@@ -220,7 +262,9 @@ def load_lavis_weights(model, path: Path) -> None:
         raise SelectorError(f"{path}: not a LAVIS blip2_image_text_matching checkpoint: {exc}") from None
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise SelectorError(f"{path}: LAVIS weights do not fit the backbone config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise SelectorError(
+            f"{path}: LAVIS weights do not fit the backbone config (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
 
 
 def build(ctx: SelectorContext) -> Blip2Selector:

@@ -13,7 +13,7 @@ warmup + cosine, batch 64. Choices the sources leave open, made here:
   does not clamp);
 * under DDP the loss sees every rank's pairs (:func:`benchmark.distributed.gather_with_grad`).
 
-The loss itself is :func:`models.contrastive.contrastive_loss`.
+The loss itself is :func:`stickerbench.models.contrastive.contrastive_loss`.
 
 Score: ``exp(logit_scale) · <norm(img), norm(txt)>``. ``prepare`` encodes every sticker once
 (disk-cached by model fingerprint and image hash); ``score`` encodes the batch's texts and takes
@@ -33,14 +33,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adapters.base import TorchSelector, last_utterance
 from benchmark.distributed import gather_with_grad
 from benchmark.features import encode_stickers, module_fingerprint
 from benchmark.selector import SelectorContext
 from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
-from models.contrastive import contrastive_loss
+from stickerbench.adapters.base import TorchSelector, last_utterance
+from stickerbench.models.contrastive import contrastive_loss
 
 MAX_TEXT = 77
 TINY = {"hidden": 48, "layers": 2, "heads": 4, "image_size": 32, "patch": 8, "projection": 48, "vocab": 1000}
@@ -75,7 +75,9 @@ class ClipRecipe:
         ids = torch.tensor([self.index[g] for _, g in examples], device=device)
         t = self.module.get_text_features(**texts).pooler_output
         v = self.module.get_image_features(pixel_values=pixels).pooler_output
-        loss = contrastive_loss(gather_with_grad(t), gather_with_grad(v), gather_with_grad(ids), self.module.logit_scale)
+        loss = contrastive_loss(
+            gather_with_grad(t), gather_with_grad(v), gather_with_grad(ids), self.module.logit_scale
+        )
         return {"loss": loss}
 
 
@@ -98,10 +100,21 @@ class ClipSelector(TorchSelector):
 
         tok = train_tiny_tokenizer(dataset_texts(data), vocab_size=TINY["vocab"], max_length=32)
         h = TINY["hidden"]
-        common = {"hidden_size": h, "intermediate_size": 2 * h, "num_hidden_layers": TINY["layers"], "num_attention_heads": TINY["heads"]}
+        common = {
+            "hidden_size": h,
+            "intermediate_size": 2 * h,
+            "num_hidden_layers": TINY["layers"],
+            "num_attention_heads": TINY["heads"],
+        }
         config = CLIPConfig(
-            text_config={**common, "vocab_size": len(tok), "max_position_embeddings": 32, "pad_token_id": tok.pad_token_id,
-                         "bos_token_id": tok.cls_token_id, "eos_token_id": tok.eos_token_id},
+            text_config={
+                **common,
+                "vocab_size": len(tok),
+                "max_position_embeddings": 32,
+                "pad_token_id": tok.pad_token_id,
+                "bos_token_id": tok.cls_token_id,
+                "eos_token_id": tok.eos_token_id,
+            },
             vision_config={**common, "image_size": TINY["image_size"], "patch_size": TINY["patch"]},
             projection_dim=TINY["projection"],
         )
@@ -109,7 +122,9 @@ class ClipSelector(TorchSelector):
         CLIPModel(config).save_pretrained(out)
         tok.save_pretrained(out)
         size = TINY["image_size"]
-        CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size}).save_pretrained(out)
+        CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size}).save_pretrained(
+            out
+        )
         return out
 
     def load_backbone(self, source):
@@ -146,7 +161,9 @@ class ClipSelector(TorchSelector):
             {"processor": self.processor.to_dict(), "kind": "clip-image-embedding-v1"},
         )
         ids = sorted(stickers)
-        feats = encode_stickers(stickers, ids, self._image_embeddings, self.feature_cache_dir, fp, desc="clip: stickers")
+        feats = encode_stickers(
+            stickers, ids, self._image_embeddings, self.feature_cache_dir, fp, desc="clip: stickers"
+        )
         self.sticker_index = {sid: i for i, sid in enumerate(ids)}
         self.sticker_matrix = torch.stack([feats[s] for s in ids]).to(self.device)
 

@@ -1,6 +1,6 @@
 """``fromage``: frozen LM + frozen CLIP with ``[RET]``-token retrieval, applied zero-shot.
 
-Model: :mod:`models.fromage`. The CKS paper applies FROMAGe with no fine-tuning on MOD: its
+Model: :mod:`stickerbench.models.fromage`. The CKS paper applies FROMAGe with no fine-tuning on MOD: its
 trainable parts (two linear maps from CLIP, one from the LM, ``logit_scale`` and the ``[RET]``
 embedding) learnt from image–caption pairs (CC3M), never from sticker-selection labels.
 
@@ -21,7 +21,7 @@ Presets — what each one saw, exactly:
   1. the tiny OPT learns language modelling on the *text* of the training split's dialogues
      (turns joined as above, no stickers, no gold, no emotion);
   2. the tiny CLIP is the shared stand-in pretrained on (sticker image, sticker description)
-     pairs (:mod:`adapters.tiny_clip`);
+     pairs (:mod:`stickerbench.adapters.tiny_clip`);
   3. ``fit`` then trains only FROMAGe's mappings, ``logit_scale`` and ``[RET]`` on (sticker image,
      sticker description) pairs for every sticker in the store — FROMAGe's captioning +
      retrieval objectives — with the LM and CLIP frozen and no validation on the dialogue task
@@ -38,19 +38,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from adapters.backbone_sources import add_tiny_clip
-from adapters.base import TorchSelector
-from adapters.sticker_table import StickerTable
-from adapters.tiny_clip import sticker_description, tiny_clip_config
-from adapters.turns import context_turns
 from benchmark.errors import SelectorError
 from benchmark.features import module_fingerprint
 from benchmark.selector import SelectorContext, TrainConfig
 from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults, train
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
-from models.clip_features import load_clip_parts
-from models.fromage import (
+from stickerbench.adapters.backbone_sources import add_tiny_clip
+from stickerbench.adapters.base import TorchSelector
+from stickerbench.adapters.sticker_table import StickerTable
+from stickerbench.adapters.tiny_clip import sticker_description, tiny_clip_config
+from stickerbench.adapters.turns import context_turns
+from stickerbench.models.clip_features import load_clip_parts
+from stickerbench.models.fromage import (
     ARGS_FILE,
     CHECKPOINT_FILE,
     MAX_LEN,
@@ -65,8 +65,17 @@ from models.fromage import (
     load_fromage_dir,
 )
 
-TINY = {"hidden": 64, "layers": 2, "heads": 4, "positions": 128, "vocab": 1000, "shared_emb_dim": 64,
-        "lm_epochs": 2, "lm_batch": 64, "lm_lr": 2e-3}
+TINY = {
+    "hidden": 64,
+    "layers": 2,
+    "heads": 4,
+    "positions": 128,
+    "vocab": 1000,
+    "shared_emb_dim": 64,
+    "lm_epochs": 2,
+    "lm_batch": 64,
+    "lm_lr": 2e-3,
+}
 
 
 class _DialogueTextRecipe:
@@ -100,7 +109,9 @@ class FromageRecipe:
         self.pairs = [(sid, sticker_description(data.stickers[sid])) for sid in sorted(data.stickers)]
         self.pairs = [(sid, text) for sid, text in self.pairs if text]
         if len(self.pairs) < 2:
-            raise SelectorError("fromage@tiny needs sticker descriptions (Sticker.meta or OCR text) to train its mappings")
+            raise SelectorError(
+                "fromage@tiny needs sticker descriptions (Sticker.meta or OCR text) to train its mappings"
+            )
 
     def batches(self, data, split, batch_size, rng, epoch):
         order = rng.permutation(len(self.pairs))
@@ -121,15 +132,26 @@ class FromageRecipe:
 class FromageSelector(TorchSelector):
     name = "fromage"
     description = "frozen LM + frozen CLIP, linear maps and a [RET] token; zero-shot on the dialogue task"
-    reference = "Koh, Salakhutdinov, Fried: Grounding Language Models to Images for Multimodal Inputs and Outputs, ICML 2023"
+    reference = (
+        "Koh, Salakhutdinov, Fried: Grounding Language Models to Images for Multimodal Inputs and Outputs, ICML 2023"
+    )
     license = "Apache-2.0"
     paper_backbone = "fromage_model"
     early_stopping = False  # zero-shot on the dialogue task: its validation MRR must not steer training
 
     def config(self):
         if self.ctx.preset == "tiny":
-            return {"zero_shot": True, "tiny": TINY, "clip": tiny_clip_config(), "trained_on": "dialogue text (LM); sticker image-description pairs"}
-        return {"zero_shot": True, "lm": self.ctx.options.get("fromage_lm"), "clip": self.ctx.options.get("fromage_clip")}
+            return {
+                "zero_shot": True,
+                "tiny": TINY,
+                "clip": tiny_clip_config(),
+                "trained_on": "dialogue text (LM); sticker image-description pairs",
+            }
+        return {
+            "zero_shot": True,
+            "lm": self.ctx.options.get("fromage_lm"),
+            "clip": self.ctx.options.get("fromage_clip"),
+        }
 
     # ------------------------------------------------------------------ building
 
@@ -149,17 +171,28 @@ class FromageSelector(TorchSelector):
         # OPT's conventions: </s> opens every sequence and ends it; padding has its own id
         tok.add_special_tokens({"bos_token": "</s>", "eos_token": "</s>"})
         h = TINY["hidden"]
-        config = OPTConfig(vocab_size=len(tok), hidden_size=h, word_embed_proj_dim=h, ffn_dim=2 * h,
-                           num_hidden_layers=TINY["layers"], num_attention_heads=TINY["heads"],
-                           max_position_embeddings=TINY["positions"], pad_token_id=tok.pad_token_id,
-                           bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+        config = OPTConfig(
+            vocab_size=len(tok),
+            hidden_size=h,
+            word_embed_proj_dim=h,
+            ffn_dim=2 * h,
+            num_hidden_layers=TINY["layers"],
+            num_attention_heads=TINY["heads"],
+            max_position_embeddings=TINY["positions"],
+            pad_token_id=tok.pad_token_id,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
         lm = OPTForCausalLM(config)
         # the dialogue stream of build_example with "</s>" where [RET] would be: LM text only
         text_vocab = FromageVocab(tok.bos_token_id, tok.pad_token_id, tok.eos_token_id, ret=tok.eos_token_id)
         texts = self._dialogue_texts(data, lambda t: tok(t, add_special_tokens=False).input_ids, text_vocab)
-        train(_DialogueTextRecipe(lm, texts, tok.pad_token_id), data,
-              TrainConfig(seed=self.ctx.seed, device=self.device, validation_split=None, patience=None),
-              desc="fromage: tiny LM on dialogue text")
+        train(
+            _DialogueTextRecipe(lm, texts, tok.pad_token_id),
+            data,
+            TrainConfig(seed=self.ctx.seed, device=self.device, validation_split=None, patience=None),
+            desc="fromage: tiny LM on dialogue text",
+        )
         lm.to("cpu").save_pretrained(out / "lm")
         tok.save_pretrained(out / "lm")
         add_tiny_clip(out, data, self.ctx, self.device)
@@ -184,7 +217,8 @@ class FromageSelector(TorchSelector):
                 )
             dtype = torch.bfloat16 if str(self.device).startswith("cuda") else None
             self.tokenizer, self.model, self.processor = load_fromage_dir(
-                src, self.ctx.options.get("fromage_lm"), self.ctx.options.get("fromage_clip"), dtype)
+                src, self.ctx.options.get("fromage_lm"), self.ctx.options.get("fromage_clip"), dtype
+            )
             self.vocab = add_fromage_tokens(self.tokenizer, self.model.lm)
         self.max_len = min(MAX_LEN, self.model.lm.config.max_position_embeddings)
         fp = module_fingerprint(self.model.visual, {"processor": self.processor.to_dict(), "kind": "clip-pooled-v1"})
@@ -221,8 +255,12 @@ class FromageSelector(TorchSelector):
 
     def score_queries(self, queries: Sequence[Query]) -> ScoreBatch:
         n_visual = self.model.args.n_visual_tokens
-        examples = [build_example(context_turns(q.context, q.speaker, self.rows)[0], self._tokenize, self.vocab,
-                                  n_visual, self.max_len) for q in queries]
+        examples = [
+            build_example(
+                context_turns(q.context, q.speaker, self.rows)[0], self._tokenize, self.vocab, n_visual, self.max_len
+            )
+            for q in queries
+        ]
         text = self.model.text_embeddings(collate(examples, self.vocab.pad).to(self.device), self.pooled)
         images = self.model.image_embeddings(self.pooled)
         cand = torch.tensor([[self.rows[c] for c in q.candidates] for q in queries], device=self.device)

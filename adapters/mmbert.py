@@ -1,6 +1,6 @@
 """``mmbert``: the multitask multimodal BERT of nonstopfor/Sticker-Selection.
 
-Model, sequence layout and losses: :mod:`models.mmbert`. What this adapter decides:
+Model, sequence layout and losses: :mod:`stickerbench.models.mmbert`. What this adapter decides:
 
 * **Per-sticker inputs**, computed once per run: frozen CLIP projected image features (shared
   feature cache) and OCR tokens. OCR text comes from :mod:`benchmark.ocr` — RapidOCR by default,
@@ -22,7 +22,7 @@ Model, sequence layout and losses: :mod:`models.mmbert`. What this adapter decid
 Presets: ``paper`` = ``bert-base-uncased`` + ``openai/clip-vit-base-patch32`` (override with
 ``--option mmbert_model=DIR`` and ``--option mmbert_clip=DIR``); ``tiny`` = random-init BERT of
 the same class with a tokenizer trained on the training split and OCR strings, and the shared
-description-pretrained tiny CLIP (:mod:`adapters.tiny_clip`).
+description-pretrained tiny CLIP (:mod:`stickerbench.adapters.tiny_clip`).
 """
 
 from __future__ import annotations
@@ -35,19 +35,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from adapters.backbone_sources import add_tiny_clip, lm_and_clip_sources, paper_clip
-from adapters.base import TorchSelector, training_golds
-from adapters.sticker_table import StickerTable
-from adapters.tiny_clip import tiny_clip_config
-from adapters.turns import context_turns
 from benchmark.errors import SelectorError
 from benchmark.features import module_fingerprint
 from benchmark.selector import SelectorContext
 from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
-from models.clip_features import ClipImageFeatures
-from models.mmbert import (
+from stickerbench.adapters.backbone_sources import add_tiny_clip, lm_and_clip_sources, paper_clip
+from stickerbench.adapters.base import TorchSelector, training_golds
+from stickerbench.adapters.sticker_table import StickerTable
+from stickerbench.adapters.tiny_clip import tiny_clip_config
+from stickerbench.adapters.turns import context_turns
+from stickerbench.models.clip_features import ClipImageFeatures
+from stickerbench.models.mmbert import (
     MAX_CONTEXT,
     MMBert,
     MmbertVocab,
@@ -109,8 +109,13 @@ class MmbertRecipe:
         pos = sel.table[[sel.rows[g] for _, _, g, _, _ in examples]]
         neg = sel.table[[sel.rows[n] for _, _, _, n, _ in examples]]
         parts = self.module["bert"].loss(batch, pos, neg)
-        return {"loss": parts.total, "matching": parts.matching, "emotion": parts.emotion,
-                "semantic": parts.semantic, "context": parts.context}
+        return {
+            "loss": parts.total,
+            "matching": parts.matching,
+            "emotion": parts.emotion,
+            "semantic": parts.semantic,
+            "context": parts.context,
+        }
 
 
 class MmbertSelector(TorchSelector):
@@ -122,9 +127,12 @@ class MmbertSelector(TorchSelector):
     supports_emotion = True
 
     def config(self):
-        out = {"clip": str(paper_clip(self.ctx, self.name)) if self.ctx.preset == "paper" else tiny_clip_config(),
-               "ocr": self.ocr_name, "max_context": MAX_CONTEXT if self.ctx.preset == "paper" else TINY["positions"] - 16,
-               "recipe": asdict(DEFAULTS[self.ctx.preset])}
+        out = {
+            "clip": str(paper_clip(self.ctx, self.name)) if self.ctx.preset == "paper" else tiny_clip_config(),
+            "ocr": self.ocr_name,
+            "max_context": MAX_CONTEXT if self.ctx.preset == "paper" else TINY["positions"] - 16,
+            "recipe": asdict(DEFAULTS[self.ctx.preset]),
+        }
         return {**out, "tiny": TINY} if self.ctx.preset == "tiny" else out
 
     @property
@@ -146,10 +154,18 @@ class MmbertSelector(TorchSelector):
         out = self.new_backbone_dir()
         texts = dataset_texts(data) + [t for t in self.ocr_texts(data.stickers).values() if t]
         tok = train_tiny_tokenizer(texts, vocab_size=TINY["vocab"], max_length=TINY["positions"])
-        config = BertConfig(vocab_size=len(tok), hidden_size=TINY["hidden"], num_hidden_layers=TINY["layers"],
-                            num_attention_heads=TINY["heads"], intermediate_size=2 * TINY["hidden"],
-                            max_position_embeddings=TINY["positions"], num_labels=2, pad_token_id=tok.pad_token_id,
-                            hidden_dropout_prob=TINY["dropout"], attention_probs_dropout_prob=TINY["dropout"])
+        config = BertConfig(
+            vocab_size=len(tok),
+            hidden_size=TINY["hidden"],
+            num_hidden_layers=TINY["layers"],
+            num_attention_heads=TINY["heads"],
+            intermediate_size=2 * TINY["hidden"],
+            max_position_embeddings=TINY["positions"],
+            num_labels=2,
+            pad_token_id=tok.pad_token_id,
+            hidden_dropout_prob=TINY["dropout"],
+            attention_probs_dropout_prob=TINY["dropout"],
+        )
         BertForSequenceClassification(config).save_pretrained(out / "lm")
         tok.save_pretrained(out / "lm")
         add_tiny_clip(out, data, self.ctx, self.device)
@@ -214,7 +230,9 @@ class MmbertSelector(TorchSelector):
         if emotions:
             per_row = torch.cat(emotions).view(len(queries), n, -1)
             top = scores.argmax(dim=1)
-            emotion_logits = per_row[torch.arange(len(queries), device=scores.device), top].cpu().numpy().astype(np.float64)
+            emotion_logits = (
+                per_row[torch.arange(len(queries), device=scores.device), top].cpu().numpy().astype(np.float64)
+            )
         return ScoreBatch(scores=scores.cpu().numpy().astype(np.float64), emotion_logits=emotion_logits)
 
 

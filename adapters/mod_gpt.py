@@ -1,6 +1,6 @@
 """``mod-gpt``: GPT-2 with sticker embeddings in the sequence (DSTC10 Track 1 MOD baseline).
 
-Model and sequence layout: :mod:`models.mod_gpt`. What this adapter decides:
+Model and sequence layout: :mod:`stickerbench.models.mod_gpt`. What this adapter decides:
 
 * **Sticker features**: frozen CLIP projected image features (``CLIPModel.get_image_features``;
   ViT-B/32, 512-d, in the paper preset), encoded once per sticker through the shared feature
@@ -17,7 +17,7 @@ Model and sequence layout: :mod:`models.mod_gpt`. What this adapter decides:
 Presets: ``paper`` = ``gpt2`` + ``openai/clip-vit-base-patch32`` (override with
 ``--option mod_gpt_model=DIR`` and ``--option mod_gpt_clip=DIR``); ``tiny`` = random-init
 GPT-2 of the same class with a tokenizer trained on the training split, and the shared
-description-pretrained tiny CLIP (:mod:`adapters.tiny_clip`).
+description-pretrained tiny CLIP (:mod:`stickerbench.adapters.tiny_clip`).
 """
 
 from __future__ import annotations
@@ -30,18 +30,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from adapters.backbone_sources import add_tiny_clip, lm_and_clip_sources, paper_clip
-from adapters.base import TorchSelector
-from adapters.sticker_table import StickerTable
-from adapters.tiny_clip import tiny_clip_config
-from adapters.turns import history_and_response
 from benchmark.features import module_fingerprint
 from benchmark.selector import SelectorContext
 from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, Sample, ScoreBatch, StickerStore
-from models.clip_features import ClipImageFeatures
-from models.mod_gpt import (
+from stickerbench.adapters.backbone_sources import add_tiny_clip, lm_and_clip_sources, paper_clip
+from stickerbench.adapters.base import TorchSelector
+from stickerbench.adapters.sticker_table import StickerTable
+from stickerbench.adapters.tiny_clip import tiny_clip_config
+from stickerbench.adapters.turns import history_and_response
+from stickerbench.models.clip_features import ClipImageFeatures
+from stickerbench.models.mod_gpt import (
     MAX_LEN,
     ModGPT,
     ModGptExample,
@@ -106,8 +106,12 @@ class ModGptSelector(TorchSelector):
 
     def config(self):
         clip = str(paper_clip(self.ctx, self.name)) if self.ctx.preset == "paper" else tiny_clip_config()
-        out = {"clip": clip, "max_len": MAX_LEN if self.ctx.preset == "paper" else TINY["positions"],
-               "emotion_head": "added on h[TAG]", "recipe": asdict(DEFAULTS[self.ctx.preset])}
+        out = {
+            "clip": clip,
+            "max_len": MAX_LEN if self.ctx.preset == "paper" else TINY["positions"],
+            "emotion_head": "added on h[TAG]",
+            "recipe": asdict(DEFAULTS[self.ctx.preset]),
+        }
         return {**out, "tiny": TINY} if self.ctx.preset == "tiny" else out
 
     def tiny_backbone(self, data: Dataset) -> Path:
@@ -115,8 +119,15 @@ class ModGptSelector(TorchSelector):
 
         out = self.new_backbone_dir()
         tok = train_tiny_tokenizer(dataset_texts(data), vocab_size=TINY["vocab"], max_length=TINY["positions"])
-        config = GPT2Config(vocab_size=len(tok), n_embd=TINY["embd"], n_layer=TINY["layers"], n_head=TINY["heads"],
-                            n_positions=TINY["positions"], bos_token_id=None, eos_token_id=None)
+        config = GPT2Config(
+            vocab_size=len(tok),
+            n_embd=TINY["embd"],
+            n_layer=TINY["layers"],
+            n_head=TINY["heads"],
+            n_positions=TINY["positions"],
+            bos_token_id=None,
+            eos_token_id=None,
+        )
         GPT2LMHeadModel(config).save_pretrained(out / "lm")
         tok.save_pretrained(out / "lm")
         add_tiny_clip(out, data, self.ctx, self.device)
@@ -173,7 +184,9 @@ class ModGptSelector(TorchSelector):
         out = self.model["gpt"](batch, self.table)
         cand = torch.tensor([[self.rows[c] for c in q.candidates] for q in queries], device=self.device)
         scores = ModGPT.candidate_scores(out.predicted_feature.float(), self.table[cand])
-        emotions = out.emotion_logits.float().cpu().numpy().astype(np.float64) if out.emotion_logits is not None else None
+        emotions = (
+            out.emotion_logits.float().cpu().numpy().astype(np.float64) if out.emotion_logits is not None else None
+        )
         return ScoreBatch(scores=scores.cpu().numpy().astype(np.float64), emotion_logits=emotions)
 
 

@@ -45,10 +45,13 @@ class PopularitySelector:
             raise BenchmarkError(f"{path}: not a popularity checkpoint (no popularity.json)")
         state = read_json(file)
         counts = state.get("counts") if isinstance(state, dict) else None
-        if not isinstance(counts, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in counts.values()) \
-                or not isinstance(state.get("train_split"), str):
+        if (
+            not isinstance(counts, dict)
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in counts.values())
+            or not isinstance(state.get("train_split"), str)
+        ):
             raise BenchmarkError(
-                f"{file}: expected {{\"counts\": {{sticker id: integer}}, \"train_split\": name}}; "
+                f'{file}: expected {{"counts": {{sticker id: integer}}, "train_split": name}}; '
                 "the checkpoint is damaged, delete it and train again"
             )
         return cls(counts={str(k): v for k, v in counts.items()}, train_split=state["train_split"])

@@ -32,9 +32,7 @@ class RandomSelector:
         return int.from_bytes(digest[:8], "little") / 2**64
 
     def score(self, queries: Sequence[Query]) -> ScoreBatch:
-        return ScoreBatch(
-            np.array([[self._uniform(q.sample_id, c) for c in q.candidates] for q in queries])
-        )
+        return ScoreBatch(np.array([[self._uniform(q.sample_id, c) for c in q.candidates] for q in queries]))
 
 
 def build(ctx: SelectorContext) -> RandomSelector:

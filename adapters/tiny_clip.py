@@ -12,9 +12,10 @@ sticker or an emotion label of a sample. ``benchmarks/probe_tiny_clip.py`` measu
 features separate.
 
 Built once per (sticker set, seed, config) into ``<cache_dir>/tiny-clip/<key>`` and
-reused by every selector of the run; :mod:`adapters.backbone_sources` puts it into a selector's
+reused by every selector of the run; :mod:`stickerbench.adapters.backbone_sources` puts it into a selector's
 backbone directory.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,11 +31,21 @@ from benchmark.selector import TrainConfig
 from benchmark.tiny_tokenizer import train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults, train
 from benchmark.types import Dataset, Sticker
-from models.clip_features import save_tiny_clip
-from models.contrastive import multi_positive_contrastive_loss
+from stickerbench.models.clip_features import save_tiny_clip
+from stickerbench.models.contrastive import multi_positive_contrastive_loss
 
-TINY_CLIP = {"hidden": 32, "layers": 2, "heads": 2, "image_size": 64, "patch": 8, "projection": 32, "vocab": 500,
-             "epochs": 200, "batch_size": 32, "lr": 2e-3}
+TINY_CLIP = {
+    "hidden": 32,
+    "layers": 2,
+    "heads": 2,
+    "image_size": 64,
+    "patch": 8,
+    "projection": 32,
+    "vocab": 500,
+    "epochs": 200,
+    "batch_size": 32,
+    "lr": 2e-3,
+}
 VERSION = "2"
 
 
@@ -69,8 +80,9 @@ class _PairRecipe:
 
     def __init__(self, model, tokenizer, processor, data: Dataset):
         self.module, self.tokenizer = model, tokenizer
-        self.defaults = RecipeDefaults(epochs=TINY_CLIP["epochs"], batch_size=TINY_CLIP["batch_size"],
-                                       lr=TINY_CLIP["lr"], weight_decay=0.1)
+        self.defaults = RecipeDefaults(
+            epochs=TINY_CLIP["epochs"], batch_size=TINY_CLIP["batch_size"], lr=TINY_CLIP["lr"], weight_decay=0.1
+        )
         self.ids = [sid for sid in sorted(data.stickers) if sticker_description(data.stickers[sid])]
         self.captions = {sid: sticker_captions(data.stickers[sid]) for sid in self.ids}
         pixel_values = lambda images: processor(images=images, return_tensors="pt")["pixel_values"]  # noqa: E731
@@ -78,16 +90,21 @@ class _PairRecipe:
 
     def batches(self, data, split, batch_size, rng, epoch):
         order = rng.permutation(len(self.ids))
-        pairs = [(self.ids[i], self.captions[self.ids[i]][int(rng.integers(len(self.captions[self.ids[i]])))]) for i in order]
+        pairs = [
+            (self.ids[i], self.captions[self.ids[i]][int(rng.integers(len(self.captions[self.ids[i]])))]) for i in order
+        ]
         for start in range(0, len(pairs), batch_size):
             yield pairs[start : start + batch_size]
 
     def loss(self, pairs):
         device = self.module.logit_scale.device
-        text = self.tokenizer([c for _, c in pairs], padding=True, truncation=True, max_length=16,
-                              return_tensors="pt").to(device)
+        text = self.tokenizer(
+            [c for _, c in pairs], padding=True, truncation=True, max_length=16, return_tensors="pt"
+        ).to(device)
         t = self.module.get_text_features(**text).pooler_output
-        v = self.module.get_image_features(pixel_values=torch.stack([self.pixels[s] for s, _ in pairs]).to(device)).pooler_output
+        v = self.module.get_image_features(
+            pixel_values=torch.stack([self.pixels[s] for s, _ in pairs]).to(device)
+        ).pooler_output
         # caption i fits image j when it is any caption of sticker j ("joy" fits every joy sticker)
         positive = torch.tensor([[c in self.captions[s] for s, _ in pairs] for _, c in pairs], device=device)
         return {"loss": multi_positive_contrastive_loss(t, v, positive, self.module.logit_scale)}
@@ -95,7 +112,9 @@ class _PairRecipe:
 
 def _key(data: Dataset, seed: int) -> str:
     """Only the stickers (bytes and descriptions) shape this model, so only they key it."""
-    stickers = [(sid, data.stickers.content_hash(sid), sticker_description(data.stickers[sid])) for sid in sorted(data.stickers)]
+    stickers = [
+        (sid, data.stickers.content_hash(sid), sticker_description(data.stickers[sid])) for sid in sorted(data.stickers)
+    ]
     blob = json.dumps({"stickers": stickers, "seed": seed, "config": tiny_clip_config()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -111,8 +130,16 @@ def tiny_clip_dir(data: Dataset, cache_dir: Path, seed: int = 0, device: str = "
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_dir(out.parent, ".staging-")
     c = TINY_CLIP
-    save_tiny_clip(staging, hidden=c["hidden"], layers=c["layers"], heads=c["heads"], image_size=c["image_size"],
-                   patch=c["patch"], projection=c["projection"], seed=seed)
+    save_tiny_clip(
+        staging,
+        hidden=c["hidden"],
+        layers=c["layers"],
+        heads=c["heads"],
+        image_size=c["image_size"],
+        patch=c["patch"],
+        projection=c["projection"],
+        seed=seed,
+    )
     texts = [sticker_description(s) for s in data.stickers.values()]
     tokenizer = train_tiny_tokenizer([t for t in texts if t], vocab_size=c["vocab"], max_length=16)
     config = CLIPConfig.from_pretrained(staging)  # the text tower is rebuilt for this tokenizer
@@ -125,8 +152,12 @@ def tiny_clip_dir(data: Dataset, cache_dir: Path, seed: int = 0, device: str = "
     processor = CLIPImageProcessorPil.from_pretrained(staging)
     recipe = _PairRecipe(model, tokenizer, processor, data)
     if recipe.ids:
-        train(recipe, data, TrainConfig(seed=seed, device=device, validation_split=None, patience=None),
-              desc="tiny CLIP: sticker captions (once per sticker set)")
+        train(
+            recipe,
+            data,
+            TrainConfig(seed=seed, device=device, validation_split=None, patience=None),
+            desc="tiny CLIP: sticker captions (once per sticker set)",
+        )
     model.to("cpu").save_pretrained(staging)
     processor.save_pretrained(staging)
     try:

@@ -1,4 +1,4 @@
-"""Harness dialogues → the :class:`models.dialogue.Turn` lists that MOD-GPT, MMBERT and FROMAGe read."""
+"""Harness dialogues → the :class:`stickerbench.models.dialogue.Turn` lists that MOD-GPT, MMBERT and FROMAGe read."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ from collections.abc import Mapping, Sequence
 
 from benchmark.errors import DataError
 from benchmark.types import Utterance
-from models.dialogue import Turn, speaker_slots
+from stickerbench.models.dialogue import Turn, speaker_slots
 
 
-def context_turns(
-    context: Sequence[Utterance], speaker: str, rows: Mapping[str, int] | None
-) -> tuple[list[Turn], int]:
+def context_turns(context: Sequence[Utterance], speaker: str, rows: Mapping[str, int] | None) -> tuple[list[Turn], int]:
     """Every turn with its speaker slot and sticker row (``rows=None``: text only), and the
     slot of the sticker's sender."""
     slots = speaker_slots([u.speaker for u in context] + [speaker])

@@ -30,20 +30,29 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adapters.base import (
-    TorchSelector,
-    dialogue_text,
-    gold_and_negative_batches,
-    training_golds,
-)
 from benchmark.features import encode_stickers, module_fingerprint
 from benchmark.selector import SelectorContext
 from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
+from stickerbench.adapters.base import (
+    TorchSelector,
+    dialogue_text,
+    gold_and_negative_batches,
+    training_golds,
+)
 
 MAX_TEXT = 40
-TINY = {"hidden": 48, "layers": 2, "heads": 4, "image_size": 32, "patch": 8, "vocab": 1000, "negatives": 3, "init_std": 0.1}
+TINY = {
+    "hidden": 48,
+    "layers": 2,
+    "heads": 4,
+    "image_size": 32,
+    "patch": 8,
+    "vocab": 1000,
+    "negatives": 3,
+    "init_std": 0.1,
+}
 PAPER_NEGATIVES = 15
 PAIR_BATCH = 256  # (query, candidate) pairs per forward when scoring
 
@@ -105,8 +114,11 @@ class ViltSelector(TorchSelector):
     paper_backbone = "dandelin/vilt-b32-finetuned-coco"
 
     def config(self):
-        base = {"text": "context, left-truncated", "recipe": asdict(DEFAULTS[self.ctx.preset]),
-                "negatives": TINY["negatives"] if self.ctx.preset == "tiny" else PAPER_NEGATIVES}
+        base = {
+            "text": "context, left-truncated",
+            "recipe": asdict(DEFAULTS[self.ctx.preset]),
+            "negatives": TINY["negatives"] if self.ctx.preset == "tiny" else PAPER_NEGATIVES,
+        }
         return {**base, "tiny": TINY} if self.ctx.preset == "tiny" else base
 
     def tiny_backbone(self, data: Dataset) -> Path:
@@ -118,15 +130,24 @@ class ViltSelector(TorchSelector):
         tok = train_tiny_tokenizer(dataset_texts(data), vocab_size=TINY["vocab"], max_length=MAX_TEXT)
         h = TINY["hidden"]
         config = ViltConfig(
-            vocab_size=len(tok), hidden_size=h, num_hidden_layers=TINY["layers"], num_attention_heads=TINY["heads"],
-            intermediate_size=2 * h, image_size=TINY["image_size"], patch_size=TINY["patch"],
-            max_position_embeddings=MAX_TEXT, max_image_length=-1, pad_token_id=tok.pad_token_id,
+            vocab_size=len(tok),
+            hidden_size=h,
+            num_hidden_layers=TINY["layers"],
+            num_attention_heads=TINY["heads"],
+            intermediate_size=2 * h,
+            image_size=TINY["image_size"],
+            patch_size=TINY["patch"],
+            max_position_embeddings=MAX_TEXT,
+            max_image_length=-1,
+            pad_token_id=tok.pad_token_id,
             initializer_range=TINY["init_std"],
         )
         out = self.new_backbone_dir()
         ViltForImageAndTextRetrieval(config).save_pretrained(out)
         tok.save_pretrained(out)
-        ViltImageProcessorPil(size={"shortest_edge": TINY["image_size"]}, size_divisor=TINY["patch"]).save_pretrained(out)
+        ViltImageProcessorPil(size={"shortest_edge": TINY["image_size"]}, size_divisor=TINY["patch"]).save_pretrained(
+            out
+        )
         return out
 
     def load_backbone(self, source):
@@ -173,8 +194,15 @@ class ViltSelector(TorchSelector):
         )
         self.sticker_embeds = {
             sid: f["embeds"].to(self.device)
-            for sid, f in encode_stickers(stickers, sorted(stickers), self._patch_embeddings, self.feature_cache_dir, fp,
-                                          batch_size=16, desc="vilt: stickers").items()
+            for sid, f in encode_stickers(
+                stickers,
+                sorted(stickers),
+                self._patch_embeddings,
+                self.feature_cache_dir,
+                fp,
+                batch_size=16,
+                desc="vilt: stickers",
+            ).items()
         }
 
     def score_queries(self, queries: Sequence[Query]) -> ScoreBatch:

@@ -1,9 +1,9 @@
 """The Python API, for notebooks and scripts: the command line is a thin layer over the same run.
 
-    import benchmark
-    results = benchmark.evaluate(["random", "popularity", my_selector], splits=["test_easy"])
-    results.models["popularity"].splits["test_easy"].metrics["mrr"]
-    again = benchmark.load_results("runs/mojichat-sampled10-seed0")
+import benchmark
+results = benchmark.evaluate(["random", "popularity", my_selector], splits=["test_easy"])
+results.models["popularity"].splits["test_easy"].metrics["mrr"]
+again = benchmark.load_results("runs/mojichat-sampled10-seed0")
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def evaluate(
     (``num_candidates``, ``seed``, ``preset``, ``options``, ``train``, ``overwrite``, …) may be
     given as a keyword. Results are written to ``output`` (default
     ``runs/<dataset>-<candidates><N>-seed<seed>``), resumed and locked exactly as by ``run``;
-    render them with ``leaderboard.render.render_runs([results])``.
+    render them with ``stickerbench.leaderboard.render.render_runs([results])``.
     """
     from benchmark.runner import run
 
@@ -42,6 +42,12 @@ def evaluate(
     objects = [s for s in selectors if not isinstance(s, str)]
     loaded = dataset if isinstance(dataset, Dataset) else None
     name = loaded.name if loaded is not None else str(dataset)
-    cfg = RunConfig(models=names, dataset=name, splits=list(splits) if splits else None, candidates=candidates,
-                    output=Path(output) if output is not None else None, **settings)
+    cfg = RunConfig(
+        models=names,
+        dataset=name,
+        splits=list(splits) if splits else None,
+        candidates=candidates,
+        output=Path(output) if output is not None else None,
+        **settings,
+    )
     return run(cfg, dataset=loaded, selectors=objects)

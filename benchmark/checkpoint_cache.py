@@ -24,8 +24,18 @@ from benchmark.types import Dataset
 from benchmark.validation import validation_mrr
 
 CHECKPOINT_MARKER = ".stickerbench-checkpoint"  # lets `train --output` replace only its own directories
-TRAINING_KNOBS = ("epochs", "batch_size", "lr", "weight_decay", "warmup_ratio", "grad_clip", "grad_accum",
-                  "patience", "max_steps", "validation_split")
+TRAINING_KNOBS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "warmup_ratio",
+    "grad_clip",
+    "grad_accum",
+    "patience",
+    "max_steps",
+    "validation_split",
+)
 
 
 def training_overrides(train: TrainConfig) -> dict[str, object]:

@@ -14,66 +14,22 @@ import signal
 import sys
 from pathlib import Path
 
-from benchmark.cli_args import csv_list, float_in, int_at_least, key_value
+from benchmark.cli_args import (
+    add_data_args,
+    add_selector_args,
+    add_train_args,
+    csv_list,
+    float_in,
+    int_at_least,
+    key_value,
+    selector_options,
+    train_config,
+)
 from benchmark.errors import BenchmarkError
 
 COMMAND_ENTRY_POINTS = "stickerbench.commands"
 
 PAPER_LINEUP = "random,popularity,clip,vilt,blip2,mod-gpt,mmbert,fromage,cks"
-
-
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("data")
-    g.add_argument("--dataset", default="mojichat", choices=["mojichat", "mod"],
-                   help="mojichat (embedded, generated offline on first use) or mod (needs --data-dir); default: mojichat")
-    g.add_argument("--data-dir", type=Path, help="dataset directory in the MOD (DSTC10 Track 1) layout")
-    g.add_argument("--data-file", type=key_value, action="append", default=[], metavar="ROLE=PATH",
-                   help="name a file explicitly instead of finding it by name; ROLE is train, validation, "
-                        "test_easy.task2, test_easy.task3, test_hard.task2, ... (repeatable)")
-
-
-def _add_train_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("training (defaults: each selector's paper recipe, scaled for its preset)")
-    g.add_argument("--epochs", type=int_at_least(1), help="maximum number of epochs")
-    g.add_argument("--lr", type=float_in(0, open_low=True), help="peak learning rate")
-    g.add_argument("--train-batch-size", type=int_at_least(1), help="global training batch size")
-    g.add_argument("--weight-decay", type=float_in(0), help="AdamW weight decay")
-    g.add_argument("--grad-accum", type=int_at_least(1), default=1, help="gradient accumulation steps (default 1)")
-    g.add_argument("--max-steps", type=int_at_least(1), help="stop after this many optimiser steps")
-    g.add_argument("--patience", type=int_at_least(0), default=2,
-                   help="early stopping: epochs without a better validation MRR (default 2; 0 disables)")
-
-
-def _add_selector_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("selectors")
-    g.add_argument("--preset", choices=["tiny", "paper"],
-                   help="preset for every selector (default: tiny on mojichat, paper on mod); "
-                        "NAME@PRESET in --models sets one")
-    g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
-    g.add_argument("--include-package", action="append", default=[], metavar="MODULE",
-                   help="import MODULE first so that its @register_selector factories exist (repeatable)")
-    g.add_argument("--ocr", choices=["none", "rapidocr", "paddleocr"], default="rapidocr",
-                   help="OCR engine for sticker text used by MMBERT and CKS (default rapidocr, offline)")
-    g.add_argument("--option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
-                   help="selector option, e.g. clip_model=/path/to/clip or comet_model=/path (repeatable)")
-
-
-def _train_config(args: argparse.Namespace):
-    from benchmark.selector import TrainConfig
-
-    return TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.train_batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        grad_accum=args.grad_accum,
-        max_steps=args.max_steps,
-        patience=args.patience or None,
-    )
-
-
-def _options(args: argparse.Namespace) -> dict[str, str]:
-    return {"ocr": args.ocr, **dict(args.option)}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -96,8 +52,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         include_packages=args.include_package,
-        options=_options(args),
-        train=_train_config(args),
+        options=selector_options(args),
+        train=train_config(args),
         progress=not args.no_progress,
         overwrite=args.overwrite,
         rescore_changed=args.rescore_changed,
@@ -106,7 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def write_leaderboard(out: Path, results) -> None:
         from benchmark.io import atomic_write_text
-        from leaderboard.render import render_runs
+        from stickerbench.leaderboard.render import render_runs
 
         boards.append(render_runs([results]))
         atomic_write_text(out / "leaderboard.md", boards[-1])
@@ -149,7 +105,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.io import atomic_write_text
     from benchmark.results import load_results
-    from leaderboard.render import render_runs
+    from stickerbench.leaderboard.render import render_runs
 
     runs = [load_results(run_dir) for run_dir in args.run_dirs]
     text = render_runs(runs, reference=args.reference, stderr=args.stderr)
@@ -157,7 +113,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         try:
             atomic_write_text(args.output, text)
         except OSError as exc:
-            raise BenchmarkError(f"-o {args.output}: cannot write it ({exc.strerror}); choose a writable path") from None
+            raise BenchmarkError(
+                f"-o {args.output}: cannot write it ({exc.strerror}); choose a writable path"
+            ) from None
     else:
         print(text, end="")
     return 0
@@ -166,11 +124,15 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_rescore(args: argparse.Namespace) -> int:
     from benchmark.io import atomic_write_text
     from benchmark.rescore import rescore
-    from leaderboard.render import render_runs
+    from stickerbench.leaderboard.render import render_runs
 
     results, changed = rescore(args.run_dir)
     atomic_write_text(args.run_dir / "leaderboard.md", render_runs([results]))
-    moved = f"; numbers changed for {', '.join(changed)}" if changed else "; every number was already what the predictions give"
+    moved = (
+        f"; numbers changed for {', '.join(changed)}"
+        if changed
+        else "; every number was already what the predictions give"
+    )
     print(f"rescored {args.run_dir / 'results.json'} from its predictions{moved}")
     return 0
 
@@ -186,8 +148,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         preset=args.preset,
         seed=args.seed,
         device=args.device,
-        options=_options(args),
-        train=_train_config(args),
+        options=selector_options(args),
+        train=train_config(args),
         output=args.output,
         include_packages=args.include_package,
     )
@@ -231,59 +193,99 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="train (if needed) and evaluate selectors; write results and a leaderboard")
-    p.add_argument("--models", default=PAPER_LINEUP,
-                   help=f"comma-separated selector names, NAME@PRESET allowed (default: {PAPER_LINEUP})")
-    _add_data_args(p)
+    p.add_argument(
+        "--models",
+        default=PAPER_LINEUP,
+        help=f"comma-separated selector names, NAME@PRESET allowed (default: {PAPER_LINEUP})",
+    )
+    add_data_args(p)
     g = p.add_argument_group("evaluation")
     g.add_argument("--splits", help="comma-separated splits to evaluate (default: every split but train)")
-    g.add_argument("--candidates", choices=["sampled", "official"], default="sampled",
-                   help="sampled: gold + N-1 uniform negatives per sample (default); official: the task-2 files' sets")
-    g.add_argument("--num-candidates", type=int_at_least(2), default=10, help="N for sampled candidate sets (default 10)")
-    g.add_argument("--seed", type=int_at_least(0), default=0, help="seed of candidate sets, training and random scores (default 0)")
-    g.add_argument("--output", "-o", type=Path,
-                   help="run directory (default: runs/<dataset>-<candidates><N>-seed<seed>); re-running resumes it")
+    g.add_argument(
+        "--candidates",
+        choices=["sampled", "official"],
+        default="sampled",
+        help="sampled: gold + N-1 uniform negatives per sample (default); official: the task-2 files' sets",
+    )
+    g.add_argument(
+        "--num-candidates", type=int_at_least(2), default=10, help="N for sampled candidate sets (default 10)"
+    )
+    g.add_argument(
+        "--seed", type=int_at_least(0), default=0, help="seed of candidate sets, training and random scores (default 0)"
+    )
+    g.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        help="run directory (default: runs/<dataset>-<candidates><N>-seed<seed>); re-running resumes it",
+    )
     g.add_argument("--batch-size", type=int_at_least(1), default=32, help="queries per scoring batch (default 32)")
-    g.add_argument("--overwrite", action="store_true",
-                   help="clear the run directory first instead of resuming; refused unless it is absent, empty or "
-                        "a stickerbench run directory, and done only after every argument and the dataset are checked")
-    g.add_argument("--rescore-changed", action="store_true",
-                   help="on resume, re-score the (model, split) pairs whose identity (config, options, code, "
-                        "checkpoint, training seed or overrides) differs from this command, instead of refusing")
-    g.add_argument("--no-progress", action="store_true", help="hide the per-split scoring progress bars (training and encoding keep theirs)")
-    _add_selector_args(p)
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="clear the run directory first instead of resuming; refused unless it is absent, empty or "
+        "a stickerbench run directory, and done only after every argument and the dataset are checked",
+    )
+    g.add_argument(
+        "--rescore-changed",
+        action="store_true",
+        help="on resume, re-score the (model, split) pairs whose identity (config, options, code, "
+        "checkpoint, training seed or overrides) differs from this command, instead of refusing",
+    )
+    g.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the per-split scoring progress bars (training and encoding keep theirs)",
+    )
+    add_selector_args(p)
     g = p.add_argument_group("checkpoints")
-    g.add_argument("--checkpoint", type=key_value, action="append", default=[], metavar="NAME=PATH",
-                   help="use this fine-tuned checkpoint for selector NAME instead of training (repeatable)")
+    g.add_argument(
+        "--checkpoint",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="use this fine-tuned checkpoint for selector NAME instead of training (repeatable)",
+    )
     g.add_argument("--no-train", action="store_true", help="fail instead of training when a checkpoint is missing")
-    _add_train_args(p)
+    add_train_args(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("list", help="list selectors, one a line: name, source, summary")
     p.add_argument("pattern", nargs="?", default="*", help="glob on names, e.g. 'cks*'")
-    p.add_argument("--include-package", action="append", default=[], metavar="MODULE",
-                   help="import MODULE first so that its selectors are listed (repeatable)")
+    p.add_argument(
+        "--include-package",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first so that its selectors are listed (repeatable)",
+    )
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("leaderboard", help="render Markdown tables from run directories")
     p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of standard output")
     p.add_argument("--reference", action="store_true", help="also show the CKS paper's reported numbers, labelled")
-    p.add_argument("--stderr", action="store_true",
-                   help="print each number as mean ± standard error over the split's samples")
+    p.add_argument(
+        "--stderr", action="store_true", help="print each number as mean ± standard error over the split's samples"
+    )
     p.set_defaults(func=cmd_leaderboard)
 
-    p = sub.add_parser("rescore", help="recompute every metric of a run directory from its predictions files "
-                                         "and rewrite results.json and leaderboard.md")
+    p = sub.add_parser(
+        "rescore",
+        help="recompute every metric of a run directory from its predictions files "
+        "and rewrite results.json and leaderboard.md",
+    )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     p.set_defaults(func=cmd_rescore)
 
     p = sub.add_parser("train", help="train one selector and save its checkpoint directory (torchrun for DDP)")
     p.add_argument("--model", required=True, help="selector name (NAME@PRESET allowed)")
-    _add_data_args(p)
+    add_data_args(p)
     p.add_argument("--seed", type=int_at_least(0), default=0, help="training seed (default 0)")
     p.add_argument("--output", "-o", type=Path, required=True, help="checkpoint directory to write")
-    _add_selector_args(p)
-    _add_train_args(p)
+    add_selector_args(p)
+    add_train_args(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("data", help="build the embedded dataset")
@@ -292,8 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("name", choices=["mojichat"], help="dataset to build")
     b.add_argument("--seed", type=int_at_least(0), default=0, help="generator seed (default 0)")
     b.add_argument("--out", type=Path, help="output directory (default: the cache directory used by run)")
-    b.add_argument("--bias-strength", type=float_in(0, 1), default=0.9,
-                   help="how often bias words co-occur with their emotion's stickers in training (default 0.9)")
+    b.add_argument(
+        "--bias-strength",
+        type=float_in(0, 1),
+        default=0.9,
+        help="how often bias words co-occur with their emotion's stickers in training (default 0.9)",
+    )
     b.set_defaults(func=cmd_data_build)
 
     _add_contributed_commands(sub)
@@ -309,6 +315,9 @@ def _on_sigterm(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Nothing is downloaded at run time: hub ids resolve from the user's cache or fail at once with
+    # a clear error, instead of retrying a network that may not exist. Set HF_HUB_OFFLINE=0 to allow it.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")

@@ -1,4 +1,4 @@
-"""Argument types shared by the harness's commands and by commands an adapter contributes.
+"""Argument types and option groups shared by the harness's commands and by commands an adapter contributes.
 
 Range checks live in the types, so ``--batch-size -1`` is refused by argparse with one line
 before anything runs.
@@ -7,6 +7,7 @@ before anything runs.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -47,3 +48,88 @@ def float_in(low: float, high: float | None = None, open_low: bool = False):
 
 def csv_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "--dataset",
+        default="mojichat",
+        choices=["mojichat", "mod"],
+        help="mojichat (embedded, generated offline on first use) or mod (needs --data-dir); default: mojichat",
+    )
+    g.add_argument("--data-dir", type=Path, help="dataset directory in the MOD (DSTC10 Track 1) layout")
+    g.add_argument(
+        "--data-file",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="ROLE=PATH",
+        help="name a file explicitly instead of finding it by name; ROLE is train, validation, "
+        "test_easy.task2, test_easy.task3, test_hard.task2, ... (repeatable)",
+    )
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training (defaults: each selector's paper recipe, scaled for its preset)")
+    g.add_argument("--epochs", type=int_at_least(1), help="maximum number of epochs")
+    g.add_argument("--lr", type=float_in(0, open_low=True), help="peak learning rate")
+    g.add_argument("--train-batch-size", type=int_at_least(1), help="global training batch size")
+    g.add_argument("--weight-decay", type=float_in(0), help="AdamW weight decay")
+    g.add_argument("--grad-accum", type=int_at_least(1), default=1, help="gradient accumulation steps (default 1)")
+    g.add_argument("--max-steps", type=int_at_least(1), help="stop after this many optimiser steps")
+    g.add_argument(
+        "--patience",
+        type=int_at_least(0),
+        default=2,
+        help="early stopping: epochs without a better validation MRR (default 2; 0 disables)",
+    )
+
+
+def add_selector_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("selectors")
+    g.add_argument(
+        "--preset",
+        choices=["tiny", "paper"],
+        help="preset for every selector (default: tiny on mojichat, paper on mod); NAME@PRESET in --models sets one",
+    )
+    g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    g.add_argument(
+        "--include-package",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first so that its @register_selector factories exist (repeatable)",
+    )
+    g.add_argument(
+        "--ocr",
+        choices=["none", "rapidocr", "paddleocr"],
+        default="rapidocr",
+        help="OCR engine for sticker text used by MMBERT and CKS (default rapidocr, offline)",
+    )
+    g.add_argument(
+        "--option",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="selector option, e.g. clip_model=/path/to/clip or comet_model=/path (repeatable)",
+    )
+
+
+def train_config(args: argparse.Namespace):
+    from benchmark.selector import TrainConfig
+
+    return TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.train_batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        grad_accum=args.grad_accum,
+        max_steps=args.max_steps,
+        patience=args.patience or None,
+    )
+
+
+def selector_options(args: argparse.Namespace) -> dict[str, str]:
+    return {"ocr": args.ocr, **dict(args.option)}

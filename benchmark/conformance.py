@@ -22,7 +22,14 @@ import numpy as np
 
 from benchmark.candidates import sampled_candidates
 from benchmark.evaluator import validate_batch
-from benchmark.selector import Selector, SelectorContext, SelectorMeta, TrainConfig, is_trainable, trainable_contract_problem
+from benchmark.selector import (
+    Selector,
+    SelectorContext,
+    SelectorMeta,
+    TrainConfig,
+    is_trainable,
+    trainable_contract_problem,
+)
 from benchmark.types import Dataset, Query, query_for
 
 

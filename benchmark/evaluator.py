@@ -64,8 +64,7 @@ def validate_batch(
         if not np.isfinite(logits).all():
             row = int(np.argwhere(~np.isfinite(logits))[0][0])
             raise SelectorError(
-                f"selector {selector_name!r} returned a non-finite emotion logit for sample "
-                f"{queries[row].sample_id}"
+                f"selector {selector_name!r} returned a non-finite emotion logit for sample {queries[row].sample_id}"
             )
     return scores, logits
 
@@ -81,9 +80,13 @@ def _numeric_array(selector_name: str, what: str, values: object, queries: Seque
     try:
         array = np.asarray(_to_numpy(values))
     except ValueError as exc:
-        raise SelectorError(f"{where} that do not form a [B, N] array ({exc}); return one row of N numbers per query") from None
+        raise SelectorError(
+            f"{where} that do not form a [B, N] array ({exc}); return one row of N numbers per query"
+        ) from None
     if array.dtype.kind not in "iuf":
-        raise SelectorError(f"{where} of dtype {array.dtype}; they must be numbers (int or float), not {array.dtype.name}")
+        raise SelectorError(
+            f"{where} of dtype {array.dtype}; they must be numbers (int or float), not {array.dtype.name}"
+        )
     return array.astype(np.float64)
 
 
@@ -172,7 +175,9 @@ def _rows_already_written(path: Path, expected: dict[str, CandidateSet]) -> list
                 "use a new --output directory or pass --overwrite"
             )
         if row["sample_id"] in seen:
-            raise SelectorError(f"{path}:{lineno}: sample {row['sample_id']} appears twice; pass --overwrite to score afresh")
+            raise SelectorError(
+                f"{path}:{lineno}: sample {row['sample_id']} appears twice; pass --overwrite to score afresh"
+            )
         seen.add(row["sample_id"])
         rows.append(row)
     return rows
@@ -217,8 +222,15 @@ def evaluate_split(
     if todo:
         with JsonlAppender(predictions_path) as out:
             for batch_samples, batch_sets, scores, logits in scored_batches(
-                selector, [s for s, _ in todo], [c for _, c in todo], batch_size, num_emotions, desc, progress,
-                selector_name, split,
+                selector,
+                [s for s, _ in todo],
+                [c for _, c in todo],
+                batch_size,
+                num_emotions,
+                desc,
+                progress,
+                selector_name,
+                split,
             ):
                 for i, (sample, cands) in enumerate(zip(batch_samples, batch_sets)):
                     out.write(prediction_row(sample, cands, scores[i], None if logits is None else logits[i]))

@@ -37,15 +37,15 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 
 from benchmark.progress import progress_bar
 from benchmark.types import StickerStore
 
-Feature = Union[torch.Tensor, dict[str, torch.Tensor]]
-EncodeBatch = Callable[[list[Any]], Union[torch.Tensor, Mapping[str, torch.Tensor], Sequence[Feature]]]
+Feature = torch.Tensor | dict[str, torch.Tensor]
+EncodeBatch = Callable[[list[Any]], torch.Tensor | Mapping[str, torch.Tensor] | Sequence[Feature]]
 
 
 def module_fingerprint(module: torch.nn.Module, extra: Mapping[str, Any] | None = None) -> str:
@@ -76,8 +76,7 @@ def _rows(out: Any, n: int) -> list[Feature]:
         rows = [{k: out[k][i].detach().cpu() for k in keys} for i in range(n)]
     else:
         rows = [
-            {k: v.detach().cpu() for k, v in r.items()} if isinstance(r, Mapping) else r.detach().cpu()
-            for r in out
+            {k: v.detach().cpu() for k, v in r.items()} if isinstance(r, Mapping) else r.detach().cpu() for r in out
         ]
     if len(rows) != n:
         raise ValueError(f"encoder returned {len(rows)} features for {n} images")
@@ -131,7 +130,9 @@ def encode_stickers(
             missing.append(content_hash)
         else:
             found[content_hash] = cached
-    with progress_bar(total=len(missing), desc=desc, unit="sticker", disable=not progress or not missing, leave=False) as bar:
+    with progress_bar(
+        total=len(missing), desc=desc, unit="sticker", disable=not progress or not missing, leave=False
+    ) as bar:
         for start in range(0, len(missing), batch_size):
             chunk = missing[start : start + batch_size]
             images = [stickers.image(by_hash[h][0]) for h in chunk]

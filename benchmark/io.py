@@ -83,8 +83,7 @@ def read_json(path: Path) -> Any:
         raise DataError(f"{path}: file not found") from None
     except json.JSONDecodeError as exc:
         raise DataError(
-            f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
-            "fix or re-download the file"
+            f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); fix or re-download the file"
         ) from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason})") from None

@@ -61,7 +61,9 @@ class RapidOcrEngine:
         try:
             import rapidocr_onnxruntime  # noqa: F401
         except ImportError:
-            raise BenchmarkError("--ocr rapidocr needs rapidocr_onnxruntime: pip install rapidocr_onnxruntime") from None
+            raise BenchmarkError(
+                "--ocr rapidocr needs rapidocr_onnxruntime: pip install rapidocr_onnxruntime"
+            ) from None
         self.text_score = text_score
         self.fingerprint = f"rapidocr-{_version('rapidocr_onnxruntime')}-score{text_score}"
         self._engine: Any = None
@@ -141,9 +143,7 @@ def _save_cache(path: Path, engine: OcrEngine, texts: dict[str, str]) -> None:
     atomic_write_json(path, {"fingerprint": engine.fingerprint, "texts": dict(sorted(merged.items()))})
 
 
-def ocr_stickers(
-    stickers: StickerStore, engine: OcrEngine, cache_dir: Path, progress: bool = True
-) -> dict[str, str]:
+def ocr_stickers(stickers: StickerStore, engine: OcrEngine, cache_dir: Path, progress: bool = True) -> dict[str, str]:
     """Sticker id → OCR text, reading only stickers whose (engine, content hash) is not cached."""
     path = _cache_path(cache_dir, engine)
     texts = _load_cache(path, engine)

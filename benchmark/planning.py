@@ -77,7 +77,9 @@ def _check_checkpoint_names(cfg: RunConfig, specs: list[ModelSpec]) -> None:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise BenchmarkError(f"--checkpoint {name}=…: {name!r} is not one of --models ({', '.join(s.key for s in specs)}){hint}")
+            raise BenchmarkError(
+                f"--checkpoint {name}=…: {name!r} is not one of --models ({', '.join(s.key for s in specs)}){hint}"
+            )
         if not Path(cfg.checkpoints[name]).exists():
             raise BenchmarkError(f"--checkpoint {name}={cfg.checkpoints[name]}: no such file or directory")
 
@@ -86,11 +88,15 @@ def _given(selector: Selector) -> ModelSpec:
     """The spec of a selector object handed to the Python API: scored as it is, never trained."""
     meta = getattr(selector, "meta", None)
     if not isinstance(selector, Selector) or not isinstance(meta, SelectorMeta):
-        raise SelectorError(f"{type(selector).__name__} is not a Selector: it needs meta (a SelectorMeta), prepare and score")
+        raise SelectorError(
+            f"{type(selector).__name__} is not a Selector: it needs meta (a SelectorMeta), prepare and score"
+        )
     return ModelSpec(key=meta.name, name=meta.name, preset=meta.preset, preset_explicit=False)
 
 
-def plan_selectors(cfg: RunConfig, dataset: Dataset, device: str, given: Sequence[Selector] = ()) -> list[PlannedSelector]:
+def plan_selectors(
+    cfg: RunConfig, dataset: Dataset, device: str, given: Sequence[Selector] = ()
+) -> list[PlannedSelector]:
     """Build every selector (cheap: weights load lazily) and check its contract, before any work.
 
     ``given`` selector objects (from :func:`benchmark.evaluate`) are used as they are: prepared
@@ -131,7 +137,9 @@ def plan_selectors(cfg: RunConfig, dataset: Dataset, device: str, given: Sequenc
             planned.append(PlannedSelector(spec, selector, ctx, Path(explicit), explicit_checkpoint=True))
         else:
             key = checkpoint_key(selector, training, cfg.seed, cfg.train)
-            planned.append(PlannedSelector(spec, selector, ctx, cached_checkpoint_dir(cache_root(), spec.name, spec.preset, key)))
+            planned.append(
+                PlannedSelector(spec, selector, ctx, cached_checkpoint_dir(cache_root(), spec.name, spec.preset, key))
+            )
     return planned
 
 
@@ -148,11 +156,13 @@ def obtain(plan: PlannedSelector, dataset: Dataset, cfg: RunConfig, device: str)
                 f"--checkpoint {plan.spec.name}=PATH or drop --no-train"
             )
         with phase(name, "fit"):
-            seconds = train_into(plan.selector, dataset.training_view(), replace(cfg.train, seed=cfg.seed, device=device),
-                                 plan.checkpoint)
+            seconds = train_into(
+                plan.selector,
+                dataset.training_view(),
+                replace(cfg.train, seed=cfg.seed, device=device),
+                plan.checkpoint,
+            )
     else:
         log.info("%s: using checkpoint %s", name, plan.checkpoint)
     with phase(name, "load"):
         return type(plan.selector).load(plan.checkpoint, plan.ctx), seconds
-
-

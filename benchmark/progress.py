@@ -48,7 +48,9 @@ def progress_bar(
 class LineProgress:
     """The part of tqdm's interface the harness uses, printing whole lines to stderr."""
 
-    def __init__(self, iterable: Iterable | None, total: int | None, desc: str | None, unit: str, initial: int, interval: float):
+    def __init__(
+        self, iterable: Iterable | None, total: int | None, desc: str | None, unit: str, initial: int, interval: float
+    ):
         if total is None and iterable is not None and hasattr(iterable, "__len__"):
             total = len(iterable)
         self.iterable, self.total, self.desc, self.unit = iterable, total, desc, unit

@@ -15,7 +15,7 @@ _LIBRARIES = ("numpy", "torch", "transformers", "safetensors", "pillow", "tokeni
 
 
 def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def git_sha() -> str | None:

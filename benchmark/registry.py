@@ -46,8 +46,7 @@ class _Entry:
                 self.factory = getattr(module, attr)
             except (ImportError, AttributeError) as exc:
                 raise SelectorError(
-                    f"selector {self.name!r} ({self.source}) points to {self.target!r}, "
-                    f"which cannot be loaded: {exc}"
+                    f"selector {self.name!r} ({self.source}) points to {self.target!r}, which cannot be loaded: {exc}"
                 ) from exc
         return self.factory
 
@@ -104,8 +103,7 @@ def include_package(module_name: str) -> None:
         importlib.import_module(module_name)
     except ImportError as exc:
         raise SelectorError(
-            f"--include-package {module_name}: cannot import it ({exc}); "
-            "check that it is installed or on PYTHONPATH"
+            f"--include-package {module_name}: cannot import it ({exc}); check that it is installed or on PYTHONPATH"
         ) from exc
 
 
@@ -125,9 +123,7 @@ def get_factory(name: str) -> Factory:
     if entry is None:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise SelectorError(
-            f"unknown selector {name!r}{hint} (`python -m benchmark list` shows them all)"
-        )
+        raise SelectorError(f"unknown selector {name!r}{hint} (`python -m benchmark list` shows them all)")
     return entry.resolve()
 
 
@@ -143,7 +139,9 @@ def build_selector(name: str, ctx: SelectorContext, preset_explicit: bool = Fals
     except BenchmarkError:
         raise
     except Exception as exc:
-        raise SelectorError(f"selector {name!r}: its factory failed while building it: {type(exc).__name__}: {exc}") from exc
+        raise SelectorError(
+            f"selector {name!r}: its factory failed while building it: {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(selector, Selector) or not isinstance(getattr(selector, "meta", None), SelectorMeta):
         raise SelectorError(
             f"the factory of selector {name!r} returned {type(selector).__name__}, "

@@ -28,10 +28,14 @@ def rescore(run_dir: Path) -> tuple[RunResults, list[str]]:
                     continue
                 path = run_dir / result.predictions
                 if not path.is_file():
-                    raise DataError(f"{path}: the predictions of {model}/{split} are missing; re-run the command to score it")
+                    raise DataError(
+                        f"{path}: the predictions of {model}/{split} are missing; re-run the command to score it"
+                    )
                 rows = sum(1 for _ in read_jsonl(path))
                 if rows != result.n:
-                    raise DataError(f"{path}: {rows} rows, but results.json says {model}/{split} has {result.n} samples")
+                    raise DataError(
+                        f"{path}: {rows} rows, but results.json says {model}/{split} has {result.n} samples"
+                    )
                 acc = accumulate_predictions(path)
                 metrics, stderr = acc.result(), acc.stderr()
                 if metrics != result.metrics or stderr != result.stderr:

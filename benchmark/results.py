@@ -57,7 +57,9 @@ class _Reader:
         self.path = path
 
     def fail(self, where: str, expected: str) -> DataError:
-        return DataError(f"{self.path}: field {where!r} should be {expected}; the file is not a stickerbench results.json")
+        return DataError(
+            f"{self.path}: field {where!r} should be {expected}; the file is not a stickerbench results.json"
+        )
 
     def obj(self, raw: Any, where: str) -> dict[str, Any]:
         if not isinstance(raw, dict):
@@ -69,7 +71,9 @@ class _Reader:
         if value is None and optional:
             return None
         if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
-            raise self.fail(f"{where}.{key}", " or ".join(t.__name__ for t in types) + ("" if not optional else " or null"))
+            raise self.fail(
+                f"{where}.{key}", " or ".join(t.__name__ for t in types) + ("" if not optional else " or null")
+            )
         return value
 
     def numbers(self, raw: Any, where: str) -> dict[str, float | None]:
@@ -302,4 +306,6 @@ def is_run_directory(path: Path) -> bool:
         raw = read_json(Path(path) / RESULTS_FILE)
     except DataError:
         return False
-    return isinstance(raw, dict) and isinstance(raw.get("harness"), dict) and raw["harness"].get("name") == "stickerbench"
+    return (
+        isinstance(raw, dict) and isinstance(raw.get("harness"), dict) and raw["harness"].get("name") == "stickerbench"
+    )

@@ -46,7 +46,9 @@ class ResumeConflicts:
         self.found.clear()
 
 
-def check_same_candidates(previous: RunResults, dataset: Dataset, manifests: dict[str, CandidateManifest], out: Path) -> None:
+def check_same_candidates(
+    previous: RunResults, dataset: Dataset, manifests: dict[str, CandidateManifest], out: Path
+) -> None:
     if previous.dataset.get("fingerprint") != dataset.fingerprint:
         raise BenchmarkError(
             f"{out} holds results for another dataset (fingerprint differs); use a new --output or --overwrite"
@@ -58,5 +60,3 @@ def check_same_candidates(previous: RunResults, dataset: Dataset, manifests: dic
                 f"{out} holds {split} results on other candidate sets (fingerprint "
                 f"{old.fingerprint[:12]} vs {manifest.fingerprint[:12]}); use a new --output or --overwrite"
             )
-
-

@@ -38,8 +38,7 @@ class RunLock:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
             raise BenchmarkError(
-                f"{self.run_dir} is in use by another run ({holder}); wait for it to finish or "
-                "choose another --output"
+                f"{self.run_dir} is in use by another run ({holder}); wait for it to finish or choose another --output"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)

@@ -61,8 +61,9 @@ def evaluation_splits(dataset: Dataset, requested: list[str] | None, strategy: s
     return splits
 
 
-def _start_results(previous: RunResults | None, cfg: RunConfig, dataset: Dataset,
-                   manifests: dict[str, CandidateManifest], out: Path) -> RunResults:
+def _start_results(
+    previous: RunResults | None, cfg: RunConfig, dataset: Dataset, manifests: dict[str, CandidateManifest], out: Path
+) -> RunResults:
     results = previous or RunResults(dataset={}, seed=cfg.seed)
     results.harness["command"] = harness_info()["command"]
     results.seed = cfg.seed
@@ -107,7 +108,9 @@ def run(
         dataset = load_dataset(cfg.dataset, cfg.data_dir, cfg.data_files)
     splits = evaluation_splits(dataset, cfg.splits, cfg.candidates)
     manifests = {
-        split: build_manifest(split, dataset.split(split), list(dataset.stickers), cfg.candidates, cfg.num_candidates, cfg.seed)
+        split: build_manifest(
+            split, dataset.split(split), list(dataset.stickers), cfg.candidates, cfg.num_candidates, cfg.seed
+        )
         for split in splits
     }
     device = resolve_device(cfg.device)
@@ -120,10 +123,17 @@ def run(
             check_same_candidates(previous, dataset, manifests, out)
         conflicts = ResumeConflicts(out)
         for plan in plans:
-            sha = directory_sha256(plan.checkpoint) if plan.checkpoint is not None and plan.checkpoint.exists() else None
+            sha = (
+                directory_sha256(plan.checkpoint) if plan.checkpoint is not None and plan.checkpoint.exists() else None
+            )
             for split in splits:
-                conflicts.check(previous or RunResults(dataset={}, seed=cfg.seed), plan.spec.key, split,
-                                plan.identity(manifests[split].fingerprint, cfg, sha), ignore_sha=sha is None)
+                conflicts.check(
+                    previous or RunResults(dataset={}, seed=cfg.seed),
+                    plan.spec.key,
+                    split,
+                    plan.identity(manifests[split].fingerprint, cfg, sha),
+                    ignore_sha=sha is None,
+                )
         results = _start_results(previous, cfg, dataset, manifests, out)
         conflicts.resolve(results, cfg.rescore_changed)
         results.save(out)
@@ -136,8 +146,16 @@ def run(
     return results
 
 
-def _run_selector(plan: PlannedSelector, results: RunResults, dataset: Dataset, manifests: dict[str, CandidateManifest],
-                  splits: list[str], cfg: RunConfig, device: str, out: Path) -> None:
+def _run_selector(
+    plan: PlannedSelector,
+    results: RunResults,
+    dataset: Dataset,
+    manifests: dict[str, CandidateManifest],
+    splits: list[str],
+    cfg: RunConfig,
+    device: str,
+    out: Path,
+) -> None:
     key = plan.spec.key
     entry = results.models.setdefault(key, ModelResult())
     todo = [s for s in splits if not (s in entry.splits and entry.splits[s].complete)]
@@ -183,5 +201,3 @@ def _run_selector(plan: PlannedSelector, results: RunResults, dataset: Dataset, 
         split_result.metrics, split_result.stderr = scored.metrics, scored.stderr
         split_result.n, split_result.seconds = scored.n, scored.seconds
         results.save(out)
-
-

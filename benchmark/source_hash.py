@@ -17,7 +17,7 @@ import importlib.util
 import sysconfig
 from pathlib import Path
 
-PROJECT_PACKAGES = ("adapters", "models", "benchmark")
+PROJECT_PACKAGES = ("stickerbench", "benchmark")
 
 
 def _module_file(name: str) -> Path | None:
@@ -44,7 +44,7 @@ def _imported_modules(path: Path, package: str) -> set[str]:
     return names
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def source_fingerprint(module_name: str) -> str:
     """sha256 over the source of ``module_name`` and the modules it depends on (see the module docstring)."""
     roots = {*PROJECT_PACKAGES, module_name.split(".")[0]}

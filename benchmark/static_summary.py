@@ -19,19 +19,35 @@ _MAX_HOPS = 4  # re-exports followed before giving up
 
 
 def _source_file(module: str) -> Path | None:
-    """The file of ``module`` found by walking package directories, importing nothing."""
-    head, *rest = module.split(".")
-    try:
-        spec = importlib.util.find_spec(head)  # a top-level name: nothing is executed
-    except (ImportError, ValueError):
-        return None
-    if spec is None:
-        return None
+    """The file of ``module`` found by walking package directories, executing no module code.
+
+    ``find_spec`` is used only on names whose parents are namespace packages (``stickerbench``),
+    which have no code to run; below the first regular package, directories are walked.
+    """
+    parts = module.split(".")
+    spec = None
+    for depth in range(1, len(parts) + 1):
+        try:
+            spec = importlib.util.find_spec(".".join(parts[:depth]))
+        except (ImportError, ValueError):
+            return None
+        if spec is None:
+            return None
+        if spec.origin and spec.origin.endswith(".py"):
+            break
+    rest = parts[depth:]
     locations = list(spec.submodule_search_locations or [])
     path = Path(spec.origin) if spec.origin and spec.origin.endswith(".py") else None
     for part in rest:
-        path = next((c for loc in locations for c in (Path(loc) / f"{part}.py", Path(loc) / part / "__init__.py")
-                     if c.is_file()), None)
+        path = next(
+            (
+                c
+                for loc in locations
+                for c in (Path(loc) / f"{part}.py", Path(loc) / part / "__init__.py")
+                if c.is_file()
+            ),
+            None,
+        )
         if path is None:
             return None
         locations = [str(path.parent)] if path.name == "__init__.py" else []
@@ -48,7 +64,9 @@ def _parse(module: str) -> ast.Module | None:
 
 def _description(node: ast.ClassDef) -> str | None:
     for stmt in node.body:
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+        targets = (
+            stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+        )
         value = getattr(stmt, "value", None)
         if any(isinstance(t, ast.Name) and t.id == "description" for t in targets) and isinstance(value, ast.Constant):
             return str(value.value)
@@ -110,6 +128,12 @@ def static_summary(target: str) -> str:
     if isinstance(node, ast.ClassDef):
         return _class_description(where, attr) or (ast.get_docstring(node) or "").split("\n")[0]
     returned = node.returns
-    name = returned.id if isinstance(returned, ast.Name) else returned.value if isinstance(returned, ast.Constant) else None
+    name = (
+        returned.id
+        if isinstance(returned, ast.Name)
+        else returned.value
+        if isinstance(returned, ast.Constant)
+        else None
+    )
     described = _class_description(where, str(name)) if name else None
     return described or (ast.get_docstring(node) or "").split("\n")[0]

@@ -50,7 +50,6 @@ What the trainer does with it:
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -66,15 +65,12 @@ from torch import nn
 
 from benchmark.checkpoints import (
     apply_weights,
-    load_weights,
     module_weights,
-    replace_dir,
-    save_weights,
 )
 from benchmark.distributed import DistInfo, all_reduce_sum, broadcast, init_distributed
-from benchmark.io import staging_dir
 from benchmark.progress import progress_bar
 from benchmark.selector import TrainConfig
+from benchmark.train_state import TrainLog, TrainState
 from benchmark.types import Dataset
 
 
@@ -200,67 +196,6 @@ class _LossModule(nn.Module):
         return self.recipe.loss(examples)
 
 
-class _StateDir:
-    """``resume_dir/state``: what resuming needs, replaced atomically after every epoch."""
-
-    def __init__(self, root: Path | None):
-        self.root = Path(root) if root is not None else None
-
-    @property
-    def state(self) -> Path | None:
-        return None if self.root is None else self.root / "state"
-
-    def exists(self) -> bool:
-        return self.state is not None and (self.state / "trainer_state.json").exists()
-
-    def save(self, module: nn.Module, optimizer, scheduler, scaler, meta: dict[str, Any]) -> None:
-        if self.root is None:
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        staging = staging_dir(self.root, ".state.")
-        save_weights(staging / "model.safetensors", module_weights(module, trainable_only=True))
-        torch.save(
-            {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": None if scaler is None else scaler.state_dict(),
-            },
-            staging / "optimizer.pt",
-        )
-        (staging / "trainer_state.json").write_text(json.dumps(meta))
-        replace_dir(staging, self.state)
-
-    def load(self, module: nn.Module, optimizer, scheduler, scaler) -> dict[str, Any]:
-        state = self.state
-        apply_weights(module, load_weights(state / "model.safetensors"), state, complete=False)
-        bundle = torch.load(state / "optimizer.pt", map_location="cpu", weights_only=True)
-        optimizer.load_state_dict(bundle["optimizer"])
-        scheduler.load_state_dict(bundle["scheduler"])
-        if scaler is not None and bundle["scaler"] is not None:
-            scaler.load_state_dict(bundle["scaler"])
-        return json.loads((state / "trainer_state.json").read_text())
-
-    def save_best(self, weights: dict[str, torch.Tensor]) -> None:
-        if self.root is not None:
-            save_weights(self.root / "best.safetensors", weights)
-
-    def load_best(self) -> dict[str, torch.Tensor] | None:
-        path = None if self.root is None else self.root / "best.safetensors"
-        return load_weights(path) if path is not None and path.exists() else None
-
-
-class _Log:
-    def __init__(self, path: Path | None, enabled: bool):
-        self.path = path
-        self.enabled = enabled and path is not None
-
-    def write(self, row: dict[str, Any]) -> None:
-        if self.enabled:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
-
-
 # --------------------------------------------------------------------------- the loop
 
 
@@ -308,16 +243,26 @@ def train(
         total = min(total, run.max_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(max(1, total), run.warmup_ratio))
     autocast, scaler = _autocast(device, run.amp)
-    store = _StateDir(cfg.resume_dir)
+    store = TrainState(cfg.resume_dir)
     log_path = None if cfg.resume_dir is None else Path(cfg.resume_dir) / "train_log.jsonl"
-    log = _Log(log_path, info.is_main)
+    log = TrainLog(log_path, info.is_main)
 
-    meta: dict[str, Any] = {"epoch": -1, "step": 0, "best": None, "best_epoch": None, "bad": 0, "done": False, "losses": []}
+    meta: dict[str, Any] = {
+        "epoch": -1,
+        "step": 0,
+        "best": None,
+        "best_epoch": None,
+        "bad": 0,
+        "done": False,
+        "losses": [],
+    }
     if store.exists():
         meta = store.load(module, optimizer, scheduler, scaler)
     best_weights = store.load_best()
     started = time.perf_counter()
-    bar = progress_bar(total=total, initial=meta["step"], desc=desc, unit="step", disable=not (progress and info.is_main), leave=False)
+    bar = progress_bar(
+        total=total, initial=meta["step"], desc=desc, unit="step", disable=not (progress and info.is_main), leave=False
+    )
     epoch = meta["epoch"] + 1
     while not meta["done"] and epoch < run.epochs and meta["step"] < total:
         module.train()
@@ -366,7 +311,9 @@ def train(
     )
 
 
-def _step(wrapped, examples, run: ResolvedConfig, info: DistInfo, device, autocast, scaler, optimizer, scheduler, trainable):
+def _step(
+    wrapped, examples, run: ResolvedConfig, info: DistInfo, device, autocast, scaler, optimizer, scheduler, trainable
+):
     """One optimiser step over a global batch; returns the logged (global-mean) losses."""
     micro_count = min(run.grad_accum, len(examples) // info.world)
     if micro_count == 0:

@@ -150,8 +150,7 @@ class StickerStore(Mapping[str, Sticker]):
             ) from None
         except (OSError, ValueError) as exc:
             raise DataError(
-                f"{path}: cannot decode the image of sticker {sticker_id!r} ({exc}); "
-                "replace or remove the file"
+                f"{path}: cannot decode the image of sticker {sticker_id!r} ({exc}); replace or remove the file"
             ) from None
 
     def content_hash(self, sticker_id: str) -> str:
@@ -182,10 +181,7 @@ class Dataset:
 
     def split(self, name: str) -> list[Sample]:
         if name not in self.splits:
-            raise DataError(
-                f"dataset {self.name!r} has no split {name!r}; "
-                f"available: {', '.join(self.splits)}"
-            )
+            raise DataError(f"dataset {self.name!r} has no split {name!r}; available: {', '.join(self.splits)}")
         return self.splits[name]
 
     @cached_property

@@ -43,8 +43,9 @@ def _build(name: str, dataset, cache_dir: Path):
     from benchmark.registry import build_selector
     from benchmark.selector import SelectorContext, TrainConfig, is_trainable
 
-    ctx = SelectorContext(preset="tiny", num_emotions=dataset.num_emotions, emotion_names=dataset.emotion_names,
-                          cache_dir=cache_dir)
+    ctx = SelectorContext(
+        preset="tiny", num_emotions=dataset.num_emotions, emotion_names=dataset.emotion_names, cache_dir=cache_dir
+    )
     selector = build_selector(name, ctx)
     if is_trainable(selector):
         selector.fit(dataset, TrainConfig(epochs=1, max_steps=1, patience=None, validation_split=None, amp=False))
@@ -115,8 +116,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory() as cache:
         for name in [m.strip() for m in args.models.split(",") if m.strip()]:
             rows.append(measure(name, dataset, queries, args.batch_size, Path(cache)))
-    print(tabulate([{k: (round(v, 2) if isinstance(v, float) and k != "max_score_difference" else v) for k, v in r.items()} for r in rows],
-                   headers="keys", tablefmt="github"))
+    print(
+        tabulate(
+            [
+                {k: (round(v, 2) if isinstance(v, float) and k != "max_score_difference" else v) for k, v in r.items()}
+                for r in rows
+            ],
+            headers="keys",
+            tablefmt="github",
+        )
+    )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
     return rows

@@ -40,9 +40,9 @@ def leave_one_out_accuracy(features: torch.Tensor, labels: list[str]) -> float:
 
 
 def main() -> None:
-    from adapters.tiny_clip import tiny_clip_dir
     from benchmark.datasets import cache_root, load_dataset
-    from models.clip_features import ClipImageFeatures
+    from stickerbench.adapters.tiny_clip import tiny_clip_dir
+    from stickerbench.models.clip_features import ClipImageFeatures
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="dataset and tiny CLIP seed (default 0)")

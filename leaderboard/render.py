@@ -42,8 +42,11 @@ def _table(rows: Sequence[Row], n: int) -> str:
         values = [m.get(col) for _, m, _ in rows if m.get(col) is not None]
         best[col] = max(values) if values else None
     body = [
-        [name] + [_fmt(m.get(col), m.get(col) is not None and m.get(col) == best[col] and len(rows) > 1,
-                       (se or {}).get(col)) for col in COLUMNS]
+        [name]
+        + [
+            _fmt(m.get(col), m.get(col) is not None and m.get(col) == best[col] and len(rows) > 1, (se or {}).get(col))
+            for col in COLUMNS
+        ]
         for name, m, se in rows
     ]
     return tabulate(body, headers=_headers(n), tablefmt="github", disable_numparse=True)
@@ -72,7 +75,7 @@ def collect_splits(runs: Sequence[RunResults]) -> dict[str, dict[str, Any]]:
 
 
 def reported_numbers() -> dict[str, Any]:
-    return json.loads(resources.files("leaderboard").joinpath("reported.json").read_text())
+    return json.loads(resources.files("stickerbench.leaderboard").joinpath("reported.json").read_text())
 
 
 def render_runs(runs: Sequence[RunResults], reference: bool = False, stderr: bool = False) -> str:
@@ -94,8 +97,10 @@ def render_runs(runs: Sequence[RunResults], reference: bool = False, stderr: boo
         )
         parts.append("")
         if reported and split in reported["splits"]:
-            rows = [(f"{m} (reported)", {k: (v / 100 if v is not None else None) for k, v in vals.items()}, None)
-                    for m, vals in reported["splits"][split].items()]
+            rows = [
+                (f"{m} (reported)", {k: (v / 100 if v is not None else None) for k, v in vals.items()}, None)
+                for m, vals in reported["splits"][split].items()
+            ]
             parts += [
                 f"### {split} — reported in the CKS paper (not comparable: other candidate sets)",
                 "",

@@ -102,7 +102,9 @@ def itm_logits(
     batch = image_embeds.shape[0]
     queries = model.query_tokens.expand(batch, -1, -1)
     n_query = queries.shape[1]
-    mask = torch.cat([torch.ones(batch, n_query, dtype=attention_mask.dtype, device=attention_mask.device), attention_mask], 1)
+    mask = torch.cat(
+        [torch.ones(batch, n_query, dtype=attention_mask.dtype, device=attention_mask.device), attention_mask], 1
+    )
     embeds = model.embeddings(input_ids=input_ids, query_embeds=queries)
     image_mask = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=image_embeds.device)
     hidden = model.qformer(

@@ -27,24 +27,43 @@ def load_clip_parts(source: str | Path, dtype: torch.dtype | None = None):
     return full.vision_model, full.visual_projection, processor  # vision_model is a CLIPVisionModel
 
 
-def save_tiny_clip(out: Path, hidden: int = 32, layers: int = 1, heads: int = 2, image_size: int = 32,
-                   patch: int = 8, projection: int = 32, seed: int = 0) -> Path:
+def save_tiny_clip(
+    out: Path,
+    hidden: int = 32,
+    layers: int = 1,
+    heads: int = 2,
+    image_size: int = 32,
+    patch: int = 8,
+    projection: int = 32,
+    seed: int = 0,
+) -> Path:
     """A random-init small ``CLIPModel`` + processor in the layout of a public CLIP checkpoint."""
     from transformers import CLIPConfig, CLIPModel
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-    common = {"hidden_size": hidden, "intermediate_size": 2 * hidden, "num_hidden_layers": layers,
-              "num_attention_heads": heads}
+    common = {
+        "hidden_size": hidden,
+        "intermediate_size": 2 * hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+    }
     config = CLIPConfig(
-        text_config={**common, "vocab_size": 64, "max_position_embeddings": 16, "pad_token_id": 0, "bos_token_id": 1,
-                     "eos_token_id": 2},
+        text_config={
+            **common,
+            "vocab_size": 64,
+            "max_position_embeddings": 16,
+            "pad_token_id": 0,
+            "bos_token_id": 1,
+            "eos_token_id": 2,
+        },
         vision_config={**common, "image_size": image_size, "patch_size": patch},
         projection_dim=projection,
     )
     torch.manual_seed(seed)
     CLIPModel(config).save_pretrained(out)
-    CLIPImageProcessorPil(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
-                          ).save_pretrained(out)
+    CLIPImageProcessorPil(
+        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+    ).save_pretrained(out)
     return Path(out)
 
 

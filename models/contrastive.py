@@ -12,13 +12,16 @@ import torch
 import torch.nn.functional as F
 
 
-def contrastive_loss(text: torch.Tensor, image: torch.Tensor, ids: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+def contrastive_loss(
+    text: torch.Tensor, image: torch.Tensor, ids: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
     """Symmetric InfoNCE over normalised embeddings; rows with the same sticker id share credit."""
     return multi_positive_contrastive_loss(text, image, ids[:, None] == ids[None, :], logit_scale)
 
 
-def multi_positive_contrastive_loss(text: torch.Tensor, image: torch.Tensor, positive: torch.Tensor,
-                                    logit_scale: torch.Tensor) -> torch.Tensor:
+def multi_positive_contrastive_loss(
+    text: torch.Tensor, image: torch.Tensor, positive: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
     """Symmetric InfoNCE where ``positive[i, j]`` says text ``i`` fits image ``j`` (the diagonal must).
 
     Each direction's target spreads evenly over the row's positives; ``logit_scale`` is clamped to

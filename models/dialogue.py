@@ -36,4 +36,4 @@ def speaker_slots(names: Sequence[str]) -> list[int]:
 
 def truncate_front(ids: list[int], budget: int) -> list[int]:
     """The last ``budget`` ids: dialogue context is always cut from its oldest end."""
-    return ids[max(len(ids) - budget, 0):] if budget > 0 else []
+    return ids[max(len(ids) - budget, 0) :] if budget > 0 else []

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.dialogue import Turn, truncate_front
+from stickerbench.models.dialogue import Turn, truncate_front
 
 RET_TOKEN = "[RET]"
 IMAGE_TOKEN = "<|image|>"
@@ -139,7 +139,9 @@ def build_example(
     )
 
 
-def caption_example(text: str, tokenize: Callable[[str], list[int]], vocab: FromageVocab, max_len: int = 32) -> FromageExample:
+def caption_example(
+    text: str, tokenize: Callable[[str], list[int]], vocab: FromageVocab, max_len: int = 32
+) -> FromageExample:
     """``</s> caption [RET]``: the retrieval objective's text side (caption cut to fit)."""
     ids = [vocab.bos, *tokenize(text)[: max_len - 2], vocab.ret]
     return FromageExample(input_ids=tuple(ids), image_slots=(), ret_position=len(ids) - 1)
@@ -172,8 +174,9 @@ class FromageBatch:
 
 def collate(examples: Sequence[FromageExample], pad_id: int) -> FromageBatch:
     width = max(len(e.input_ids) for e in examples)
-    slots = torch.tensor([(b, *slot) for b, e in enumerate(examples) for slot in e.image_slots],
-                         dtype=torch.long).view(-1, 4)
+    slots = torch.tensor([(b, *slot) for b, e in enumerate(examples) for slot in e.image_slots], dtype=torch.long).view(
+        -1, 4
+    )
     return FromageBatch(
         input_ids=torch.tensor([list(e.input_ids) + [pad_id] * (width - len(e.input_ids)) for e in examples]),
         attention_mask=torch.tensor([[1] * len(e.input_ids) + [0] * (width - len(e.input_ids)) for e in examples]),
@@ -200,7 +203,9 @@ class Fromage(nn.Module):
         self.visual_embeddings = nn.Linear(vis_width, width * args.n_visual_tokens)
         self.visual_fc = nn.Linear(vis_width, args.shared_emb_dim)
         self.text_hidden_fcs = nn.ModuleList(
-            nn.Sequential(nn.Linear(self._layer_width(i), args.shared_emb_dim), nn.Dropout(args.text_embed_dropout_prob))
+            nn.Sequential(
+                nn.Linear(self._layer_width(i), args.shared_emb_dim), nn.Dropout(args.text_embed_dropout_prob)
+            )
             for i in args.text_emb_layers
         )
         self.image_dropout = nn.Dropout(args.image_embed_dropout_prob)
@@ -270,11 +275,17 @@ class Fromage(nn.Module):
         visual = self.image_tokens(pooled)
         text = self.lm.get_input_embeddings()(caption_ids)
         n = visual.shape[1]
-        labels = torch.cat([torch.full((caption_ids.shape[0], n), IGNORE, device=caption_ids.device),
-                            caption_ids.masked_fill(caption_mask == 0, IGNORE)], dim=1)
+        labels = torch.cat(
+            [
+                torch.full((caption_ids.shape[0], n), IGNORE, device=caption_ids.device),
+                caption_ids.masked_fill(caption_mask == 0, IGNORE),
+            ],
+            dim=1,
+        )
         mask = torch.cat([caption_mask.new_ones(caption_mask.shape[0], n), caption_mask], dim=1)
-        return self.lm(inputs_embeds=torch.cat([visual.to(text.dtype), text], dim=1), attention_mask=mask,
-                       labels=labels).loss
+        return self.lm(
+            inputs_embeds=torch.cat([visual.to(text.dtype), text], dim=1), attention_mask=mask, labels=labels
+        ).loss
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.state_dict().items() if not k.startswith(("lm.", "visual."))}
@@ -316,12 +327,14 @@ def load_fromage_dir(
     """
     from transformers import AutoTokenizer, OPTForCausalLM
 
-    from models.clip_features import load_clip_parts
+    from stickerbench.models.clip_features import load_clip_parts
 
     model_dir = Path(model_dir)
     for name in (ARGS_FILE, CHECKPOINT_FILE):
         if not (model_dir / name).is_file():
-            raise FileNotFoundError(f"{model_dir / name} is missing; a FROMAGe directory holds {ARGS_FILE} and {CHECKPOINT_FILE}")
+            raise FileNotFoundError(
+                f"{model_dir / name} is missing; a FROMAGe directory holds {ARGS_FILE} and {CHECKPOINT_FILE}"
+            )
     args = FromageArgs.from_json(model_dir / ARGS_FILE)
     lm_path = str(lm_source or args.opt_version)
     tokenizer = AutoTokenizer.from_pretrained(lm_path)

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.dialogue import Turn, truncate_front
+from stickerbench.models.dialogue import Turn, truncate_front
 
 SPECIAL_TOKENS = {"additional_special_tokens": ["[speaker1]", "[speaker2]"]}
 OCR_SLOTS = 11
@@ -54,8 +54,12 @@ class MmbertVocab:
         if tokenizer.unk_token_id in (s1, s2):
             raise ValueError("tokenizer lacks [speaker1]/[speaker2]; call add_mmbert_tokens first")
         return cls(
-            tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.mask_token_id,
-            tokenizer.pad_token_id, (s1, s2), len(tokenizer),
+            tokenizer.cls_token_id,
+            tokenizer.sep_token_id,
+            tokenizer.mask_token_id,
+            tokenizer.pad_token_id,
+            (s1, s2),
+            len(tokenizer),
         )
 
 
@@ -94,8 +98,11 @@ class MmbertRow:
 
 
 def assemble(
-    context: Sequence[int], slot_ids: Sequence[int], vocab: MmbertVocab,
-    context_labels: Sequence[int] | None = None, slot_labels: Sequence[int] | None = None,
+    context: Sequence[int],
+    slot_ids: Sequence[int],
+    vocab: MmbertVocab,
+    context_labels: Sequence[int] | None = None,
+    slot_labels: Sequence[int] | None = None,
 ) -> MmbertRow:
     """``context`` + OCR slots + image slot + ``[SEP]``, with optional MLM labels per part."""
     appended = [*slot_ids, vocab.mask, vocab.sep]

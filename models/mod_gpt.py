@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.dialogue import Turn, truncate_front
+from stickerbench.models.dialogue import Turn, truncate_front
 
 SPECIAL_TOKENS = {
     "bos_token": "[BOS]",
@@ -108,7 +108,11 @@ def build_example(
         block_types = [spk] * len(block)
         block_slots: list[int | None] = [None] * len(block)
         if turn.sticker is not None:
-            block, block_types, block_slots = block + [vocab.img], block_types + [vocab.img], block_slots + [turn.sticker]
+            block, block_types, block_slots = (
+                block + [vocab.img],
+                block_types + [vocab.img],
+                block_slots + [turn.sticker],
+            )
         if len(block) + len(ids) > max_len:
             break
         ids, types, slots = block + ids, block_types + types, block_slots + slots
@@ -145,8 +149,9 @@ def collate(examples: Sequence[ModGptExample], pad_id: int) -> ModGptBatch:
     def pad(rows, value):
         return torch.tensor([list(r) + [value] * (width - len(r)) for r in rows], dtype=torch.long)
 
-    slots = torch.tensor([(b, p, row) for b, e in enumerate(examples) for p, row in e.image_slots],
-                         dtype=torch.long).view(-1, 3)
+    slots = torch.tensor(
+        [(b, p, row) for b, e in enumerate(examples) for p, row in e.image_slots], dtype=torch.long
+    ).view(-1, 3)
     return ModGptBatch(
         input_ids=pad([e.input_ids for e in examples], pad_id),
         token_type_ids=pad([e.token_type_ids for e in examples], pad_id),

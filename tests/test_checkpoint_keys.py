@@ -22,7 +22,9 @@ def _code_hashes() -> dict[str, str]:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.dist is None or ep.dist.name != "stickerbench":
             continue
-        selector = build_selector(ep.name, SelectorContext(preset="tiny", num_emotions=3, emotion_names=("a", "b", "c")))
+        selector = build_selector(
+            ep.name, SelectorContext(preset="tiny", num_emotions=3, emotion_names=("a", "b", "c"))
+        )
         hashes[ep.name] = source_fingerprint(type(selector).__module__)
     return hashes
 

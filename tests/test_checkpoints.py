@@ -36,8 +36,12 @@ def test_round_trip_of_trainable_weights(tmp_path):
     backbone = tmp_path / "bb"
     backbone.mkdir()
     (backbone / "config.json").write_text("{}")
-    info = CheckpointInfo("clip", "tiny", config={"d": 4}, hyperparameters={"lr": 1e-3}, dataset_fingerprint="abc", seed=3)
-    ckpt = save_checkpoint(tmp_path / "ckpt", info, module_weights(model, trainable_only=True), log, {"backbone": backbone})
+    info = CheckpointInfo(
+        "clip", "tiny", config={"d": 4}, hyperparameters={"lr": 1e-3}, dataset_fingerprint="abc", seed=3
+    )
+    ckpt = save_checkpoint(
+        tmp_path / "ckpt", info, module_weights(model, trainable_only=True), log, {"backbone": backbone}
+    )
     assert sorted(p.name for p in ckpt.iterdir()) == sorted([WEIGHTS, CONFIG, TRAIN_LOG, "backbone"])
     saved = json.loads((ckpt / CONFIG).read_text())
     assert saved["dataset_fingerprint"] == "abc" and saved["seed"] == 3 and "torch" in saved["versions"]
@@ -93,8 +97,8 @@ def test_the_cached_checkpoint_key_follows_the_code_the_selector_imports(tmp_pat
     import importlib
 
     from benchmark.checkpoint_cache import checkpoint_key
-    from benchmark.source_hash import source_fingerprint
     from benchmark.selector import TrainConfig
+    from benchmark.source_hash import source_fingerprint
     from benchmark.types import Dataset, StickerStore
 
     source = tmp_path / "edited_plugin.py"
@@ -102,8 +106,9 @@ def test_the_cached_checkpoint_key_follows_the_code_the_selector_imports(tmp_pat
     unrelated = tmp_path / "unrelated_plugin.py"
     helper.write_text("LR = 1e-3\n")
     unrelated.write_text("X = 1\n")
-    source.write_text("from benchmark import SelectorMeta\nimport plugin_helper\n\n"
-                      "class S:\n    meta = SelectorMeta(name='edited')\n")
+    source.write_text(
+        "from benchmark import SelectorMeta\nimport plugin_helper\n\nclass S:\n    meta = SelectorMeta(name='edited')\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     selector = importlib.import_module("edited_plugin").S()
     data = Dataset(name="d", splits={"train": []}, stickers=StickerStore([]), emotion_names=())

@@ -10,16 +10,21 @@ import numpy as np
 import pytest
 import torch
 
-from adapters.cks import backbones, presets
 from benchmark.candidates import sampled_candidates
 from benchmark.registry import build_selector
 from benchmark.selector import SelectorContext, TrainConfig
 from benchmark.types import query_for
+from stickerbench.adapters.cks import backbones, presets
 
 
 def _ctx(data, preset="tiny", **options) -> SelectorContext:
-    return SelectorContext(preset=preset, num_emotions=data.num_emotions, emotion_names=data.emotion_names,
-                           cache_dir=Path(options.pop("cache_dir")), options={"ocr": "none", **options})
+    return SelectorContext(
+        preset=preset,
+        num_emotions=data.num_emotions,
+        emotion_names=data.emotion_names,
+        cache_dir=Path(options.pop("cache_dir")),
+        options={"ocr": "none", **options},
+    )
 
 
 def _queries(data, split="validation", n=6):
@@ -35,15 +40,18 @@ def _flat(d: dict, prefix="") -> dict:
     return out
 
 
-@pytest.mark.parametrize("name, removed", [
-    ("cks-no-keue", {"use_keue": False}),
-    ("cks-no-vkd", {"use_vkd": False}),
-    ("cks-no-cim", {"use_cim": False, "weights.triplet": 0.0}),
-    ("cks-no-itc", {"weights.itc": 0.0}),
-    ("cks-no-itm", {"weights.itm": 0.0}),
-    ("cks-no-emo", {"weights.emo": 0.0}),
-    ("cks-no-ocr", {"use_ocr": False}),
-])
+@pytest.mark.parametrize(
+    "name, removed",
+    [
+        ("cks-no-keue", {"use_keue": False}),
+        ("cks-no-vkd", {"use_vkd": False}),
+        ("cks-no-cim", {"use_cim": False, "weights.triplet": 0.0}),
+        ("cks-no-itc", {"weights.itc": 0.0}),
+        ("cks-no-itm", {"weights.itm": 0.0}),
+        ("cks-no-emo", {"weights.emo": 0.0}),
+        ("cks-no-ocr", {"use_ocr": False}),
+    ],
+)
 def test_each_ablation_removes_exactly_one_part(mini_dataset, tmp_path, name, removed):
     full = build_selector("cks", _ctx(mini_dataset, cache_dir=tmp_path))
     ablated = build_selector(name, _ctx(mini_dataset, cache_dir=tmp_path))
@@ -140,8 +148,11 @@ def test_paper_backbones_get_speaker_tokens(mini_dataset):
     from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 
     tok = train_tiny_tokenizer(dataset_texts(mini_dataset))
-    model = BertModel(BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                 intermediate_size=32))
+    model = BertModel(
+        BertConfig(
+            vocab_size=len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+        )
+    )
     backbones.with_speaker_tokens(tok, model)
     assert model.get_input_embeddings().num_embeddings == len(tok)
     ids = tok("[speaker1] hello")["input_ids"]
@@ -152,7 +163,7 @@ def test_paper_backbones_get_speaker_tokens(mini_dataset):
 def test_tiny_ive_starts_from_the_shared_description_pretrained_clip(mini_dataset, tmp_path):
     from transformers import CLIPModel
 
-    from adapters.tiny_clip import tiny_clip_config, tiny_clip_dir
+    from stickerbench.adapters.tiny_clip import tiny_clip_config, tiny_clip_dir
 
     sel = build_selector("cks", _ctx(mini_dataset, cache_dir=tmp_path))
     assert sel.meta.config["tiny_clip"] == tiny_clip_config()
@@ -160,7 +171,9 @@ def test_tiny_ive_starts_from_the_shared_description_pretrained_clip(mini_datase
     assert str(backbones._tiny_clip_key()) in Path(sel.backbone_source).name
     clip = CLIPModel.from_pretrained(tiny_clip_dir(mini_dataset, tmp_path, seed=0))
     loaded = sel.model.ive.vision.state_dict()
-    expected = {k.removeprefix("vision_model."): v for k, v in clip.state_dict().items() if k.startswith("vision_model.")}
+    expected = {
+        k.removeprefix("vision_model."): v for k, v in clip.state_dict().items() if k.startswith("vision_model.")
+    }
     assert loaded.keys() == expected.keys()
     for key, value in expected.items():  # loaded, not re-initialised
         torch.testing.assert_close(loaded[key], value, rtol=0, atol=0)
@@ -178,7 +191,10 @@ def test_tiny_vision_tower_trains_at_a_scaled_learning_rate(mini_dataset, tmp_pa
     recipe = sel.recipe(mini_dataset)
     groups = recipe.param_groups(resolve_config(TrainConfig(), recipe.defaults))
     vision = {id(p) for p in sel.model.ive.vision.parameters()}
-    assert [len(g["params"]) for g in groups] == [len([p for p in sel.model.parameters() if id(p) not in vision]), len(vision)]
+    assert [len(g["params"]) for g in groups] == [
+        len([p for p in sel.model.parameters() if id(p) not in vision]),
+        len(vision),
+    ]
     assert {id(p) for p in groups[1]["params"]} == vision
     assert groups[1]["lr"] == pytest.approx(recipe.defaults.lr * presets.PRESETS["tiny"].vision_lr_scale)
     assert "lr" not in groups[0]  # the trainer fills in the recipe's lr
@@ -188,15 +204,17 @@ def test_package_names_resolve_lazily_and_the_command_module_needs_no_torch():
     import subprocess
     import sys
 
-    import adapters.cks
-    from adapters.cks.selector import CKSSelector, build
-    from adapters.cks.variants import CKSNoEmo, CKSNoOCR
+    import stickerbench.adapters.cks as cks
+    from stickerbench.adapters.cks.selector import CKSSelector, build
+    from stickerbench.adapters.cks.variants import CKSNoEmo, CKSNoOCR
 
-    assert (adapters.cks.build, adapters.cks.CKSSelector) == (build, CKSSelector)
-    assert (adapters.cks.CKSNoEmo, adapters.cks.CKSNoOCR) == (CKSNoEmo, CKSNoOCR)
+    assert (cks.build, cks.CKSSelector) == (build, CKSSelector)
+    assert (cks.CKSNoEmo, cks.CKSNoOCR) == (CKSNoEmo, CKSNoOCR)
     with pytest.raises(AttributeError):
-        adapters.cks.no_such_name
-    code = ("import sys, adapters.cks.commands; "
-            "print(sorted(m for m in sys.modules if m.startswith(('torch', 'transformers', 'adapters.cks.'))))")
+        cks.no_such_name  # noqa: B018
+    code = (
+        "import sys, stickerbench.adapters.cks.commands; "
+        "print(sorted(m for m in sys.modules if m.startswith(('torch', 'transformers', 'stickerbench.adapters.cks.'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['adapters.cks.commands']"
+    assert out.stdout.strip() == "['stickerbench.adapters.cks.commands']"

@@ -7,11 +7,11 @@ import shutil
 import pytest
 import torch
 
-from adapters.cks.backbones import load_comet, write_tiny_backbones
-from adapters.cks.knowledge import KnowledgeCache, build_knowledge, dataset_utterances
 from benchmark.cli import main
-from models.cks.comet import comet_prompt
-from models.cks.keue import RELATIONS
+from stickerbench.adapters.cks.backbones import load_comet, write_tiny_backbones
+from stickerbench.adapters.cks.knowledge import KnowledgeCache, build_knowledge, dataset_utterances
+from stickerbench.models.cks.comet import comet_prompt
+from stickerbench.models.cks.keue import RELATIONS
 
 
 @pytest.fixture
@@ -26,7 +26,9 @@ def test_g_is_the_mean_decoder_last_hidden_state(comet):
     enc = comet.tokenizer([comet_prompt("wow", "xReact")], return_tensors="pt")
     enc.pop("token_type_ids", None)
     with torch.no_grad():
-        seq = comet.model.generate(**enc, do_sample=False, num_beams=1, max_new_tokens=comet.max_new_tokens, min_new_tokens=1)
+        seq = comet.model.generate(
+            **enc, do_sample=False, num_beams=1, max_new_tokens=comet.max_new_tokens, min_new_tokens=1
+        )
         out = comet.model(**enc, decoder_input_ids=seq, output_hidden_states=True)
     keep = seq[0] != comet.model.config.pad_token_id
     keep[0] = True
@@ -67,7 +69,18 @@ def test_build_knowledge_twice_generates_nothing_new(mini_dataset, tmp_path):
 
 
 def test_knowledge_build_command(mini_mod_dir, capsys):
-    args = ["knowledge", "build", "--dataset", "mod", "--data-dir", str(mini_mod_dir), "--preset", "tiny", "--device", "cpu"]
+    args = [
+        "knowledge",
+        "build",
+        "--dataset",
+        "mod",
+        "--data-dir",
+        str(mini_mod_dir),
+        "--preset",
+        "tiny",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     assert "generated 0 vectors" not in capsys.readouterr().out
     assert main(args) == 0

@@ -9,10 +9,10 @@ import pytest
 import scipy.fft
 import torch
 
-from models.cks.dct import band_pass, dct2, idct2, style_randomise
-from models.cks.ive import VisualKnowledgeDeconfounder
-from models.cks.keue import KnowledgeEnhancedUtteranceExtractor, masked_softmax, speaker_masks
-from models.cks.losses import LossWeights, contrastive_loss, matching_loss, triplet_loss
+from stickerbench.models.cks.dct import band_pass, dct2, idct2, style_randomise
+from stickerbench.models.cks.ive import VisualKnowledgeDeconfounder
+from stickerbench.models.cks.keue import KnowledgeEnhancedUtteranceExtractor, masked_softmax, speaker_masks
+from stickerbench.models.cks.losses import LossWeights, contrastive_loss, matching_loss, triplet_loss
 
 
 def test_dct_round_trip_matches_scipy():
@@ -20,7 +20,9 @@ def test_dct_round_trip_matches_scipy():
     ours = dct2(torch.tensor(x))
     np.testing.assert_allclose(ours.numpy(), scipy.fft.dctn(x, type=2, norm="ortho", axes=(-2, -1)), atol=1e-10)
     back = idct2(ours)
-    np.testing.assert_allclose(back.numpy(), scipy.fft.idctn(ours.numpy(), type=2, norm="ortho", axes=(-2, -1)), atol=1e-10)
+    np.testing.assert_allclose(
+        back.numpy(), scipy.fft.idctn(ours.numpy(), type=2, norm="ortho", axes=(-2, -1)), atol=1e-10
+    )
     np.testing.assert_allclose(back.numpy(), x, atol=1e-10)
 
 
@@ -91,20 +93,26 @@ def test_keue_masks_on_a_two_speaker_dialogue():
     speakers = torch.tensor([[0, 1, 0, 1, 0]])
     turn_mask = torch.tensor([[1, 1, 1, 1, 0]])
     intra, inter = speaker_masks(speakers, turn_mask)
-    expected_intra = torch.tensor([
-        [1, 0, 0, 0, 0],
-        [0, 1, 0, 0, 0],
-        [1, 0, 1, 0, 0],
-        [0, 1, 0, 1, 0],
-        [1, 0, 1, 0, 0],
-    ], dtype=torch.bool)
-    expected_inter = torch.tensor([
-        [0, 0, 0, 0, 0],
-        [1, 0, 0, 0, 0],
-        [0, 1, 0, 0, 0],
-        [1, 0, 1, 0, 0],
-        [0, 1, 0, 1, 0],
-    ], dtype=torch.bool)
+    expected_intra = torch.tensor(
+        [
+            [1, 0, 0, 0, 0],
+            [0, 1, 0, 0, 0],
+            [1, 0, 1, 0, 0],
+            [0, 1, 0, 1, 0],
+            [1, 0, 1, 0, 0],
+        ],
+        dtype=torch.bool,
+    )
+    expected_inter = torch.tensor(
+        [
+            [0, 0, 0, 0, 0],
+            [1, 0, 0, 0, 0],
+            [0, 1, 0, 0, 0],
+            [1, 0, 1, 0, 0],
+            [0, 1, 0, 1, 0],
+        ],
+        dtype=torch.bool,
+    )
     assert torch.equal(intra[0], expected_intra)
     assert torch.equal(inter[0], expected_inter)
     weights = masked_softmax(torch.randn(1, 5, 5), inter)
@@ -136,7 +144,9 @@ def test_keue_attention_follows_eq3_to_5():
     assert out.shape == (1, 3, 7)
     # eq. 2 by hand
     g_a, g_e = keue.gates(knowledge)
-    torch.testing.assert_close(g_a, torch.sigmoid(knowledge[:, :, :3].sum(2) @ keue.gate_intra.weight.T + keue.gate_intra.bias))
+    torch.testing.assert_close(
+        g_a, torch.sigmoid(knowledge[:, :, :3].sum(2) @ keue.gate_intra.weight.T + keue.gate_intra.bias)
+    )
     # eq. 3-6 by hand for the last utterance (speaker A): intra over {u0, u2}, inter over {u1}
     h = keue.contextualise(keue.utterance_encoder.embed(ids[:, :, 0]), turn_mask)[0]
     q, k, fg = keue.f_q(h), keue.f_k(h), keue.f_g

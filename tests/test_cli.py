@@ -44,7 +44,12 @@ def cli(*args, env_extra=None, cwd=None):
     env = {**os.environ, **(env_extra or {})}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env_extra and env_extra.get("PYTHONPATH")]))
     return subprocess.run(
-        [sys.executable, "-m", "benchmark", *args], capture_output=True, text=True, env=env, cwd=cwd or ROOT, timeout=300
+        [sys.executable, "-m", "benchmark", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd or ROOT,
+        timeout=300,
     )
 
 
@@ -74,7 +79,11 @@ def test_run_writes_manifests_predictions_results_and_leaderboard(mini_mod_dir, 
         entry = results["models"][model]
         for split, res in entry["splits"].items():
             assert set(res) >= {"metrics", "stderr", "n", "seconds"}
-            assert set(res["metrics"]) == set(res["stderr"]) == {"recall@1", "recall@3", "recall@5", "mrr", "map@5", "emotion_acc"}
+            assert (
+                set(res["metrics"])
+                == set(res["stderr"])
+                == {"recall@1", "recall@3", "recall@5", "mrr", "map@5", "emotion_acc"}
+            )
             assert res["metrics"]["emotion_acc"] is None
             assert len((out / "predictions" / model / f"{split}.jsonl").read_text().splitlines()) == res["n"]
     assert results["models"]["popularity"]["checkpoint"]["sha256"]
@@ -164,7 +173,11 @@ def test_gold_missing_from_official_set_is_refused(mini_mod_dir, tmp_path):
     outsider = next(f"{s:03d}" for s in range(100) if f"{s:03d}" not in cands)  # keeps the set's size
     items[2]["candidate"]["set"] = [outsider if c == gold else c for c in cands]
     (mini_mod_dir / "test_easy_task2.json").write_text(json.dumps(items))
-    proc = cli(*_run_args(mini_mod_dir, tmp_path / "run", "--models", "random", "--candidates", "official", "--splits", "test_easy"))
+    proc = cli(
+        *_run_args(
+            mini_mod_dir, tmp_path / "run", "--models", "random", "--candidates", "official", "--splits", "test_easy"
+        )
+    )
     _assert_one_line_error(proc, r"sample test_easy/2: the gold sticker .* is not in its official candidate set")
 
 
@@ -227,8 +240,19 @@ def test_trained_checkpoints_are_cached_and_reused(mini_mod_dir, tmp_path):
     assert ra["checkpoint"] == rb["checkpoint"]
     proc = cli(*_run_args(mini_mod_dir, tmp_path / "c", "--models", "popularity", "--no-train", "--seed", "3"))
     _assert_one_line_error(proc, r"popularity: no checkpoint .* --no-train")
-    explicit = cli(*_run_args(mini_mod_dir, tmp_path / "d", "--models", "popularity", "--no-train", "--seed", "3",
-                              "--checkpoint", f"popularity={ra['checkpoint']['path']}"))
+    explicit = cli(
+        *_run_args(
+            mini_mod_dir,
+            tmp_path / "d",
+            "--models",
+            "popularity",
+            "--no-train",
+            "--seed",
+            "3",
+            "--checkpoint",
+            f"popularity={ra['checkpoint']['path']}",
+        )
+    )
     assert explicit.returncode == 0, explicit.stderr
 
 

@@ -28,12 +28,17 @@ FAST = TrainConfig(epochs=1, max_steps=3, patience=None, batch_size=8, amp=False
 
 
 def _ctx(dataset, cache: Path, preset: str = "tiny", **options) -> SelectorContext:
-    return SelectorContext(preset=preset, num_emotions=dataset.num_emotions, emotion_names=dataset.emotion_names,
-                           cache_dir=cache, options=options)
+    return SelectorContext(
+        preset=preset,
+        num_emotions=dataset.num_emotions,
+        emotion_names=dataset.emotion_names,
+        cache_dir=cache,
+        options=options,
+    )
 
 
 def _build(name: str, ctx: SelectorContext):
-    return importlib.import_module(f"adapters.{name}").build(ctx)
+    return importlib.import_module(f"stickerbench.adapters.{name}").build(ctx)
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +75,11 @@ class ImageCounter:
 
 
 def _image_encoder(name: str, sel) -> torch.nn.Module:
-    return {"clip": lambda m: m.vision_model, "vilt": lambda m: m.vilt.embeddings.patch_embeddings,
-            "blip2": lambda m: m.vision_model}[name](sel.model)
+    return {
+        "clip": lambda m: m.vision_model,
+        "vilt": lambda m: m.vilt.embeddings.patch_embeddings,
+        "blip2": lambda m: m.vision_model,
+    }[name](sel.model)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -99,13 +107,17 @@ def test_scores_do_not_depend_on_batch_size_or_candidate_order(name, data, train
     sel.prepare(data.stickers)
     queries = _queries(data, count=len(data.split("test_easy")))
     # Scores, not metrics: a barely trained model's near-ties would let 1e-8 noise flip ranks.
-    by_batch = {k: np.concatenate([sel.score(queries[i : i + k]).scores for i in range(0, len(queries), k)]) for k in (1, 7, 64)}
+    by_batch = {
+        k: np.concatenate([sel.score(queries[i : i + k]).scores for i in range(0, len(queries), k)]) for k in (1, 7, 64)
+    }
     np.testing.assert_allclose(by_batch[1], by_batch[7], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(by_batch[1], by_batch[64], rtol=1e-5, atol=1e-5)
     full = sel.score(queries).scores
     rng = np.random.default_rng(0)
     perms = [rng.permutation(len(q.candidates)) for q in queries]
-    shuffled = [Query(q.sample_id, q.context, q.speaker, tuple(q.candidates[i] for i in p)) for q, p in zip(queries, perms)]
+    shuffled = [
+        Query(q.sample_id, q.context, q.speaker, tuple(q.candidates[i] for i in p)) for q, p in zip(queries, perms)
+    ]
     got = sel.score(shuffled).scores
     for row, p in enumerate(perms):
         np.testing.assert_allclose(got[row], full[row][p], rtol=1e-5, atol=1e-5)
@@ -167,8 +179,12 @@ def test_vilt_cached_patch_embeddings_match_the_full_model(data, trained):
     with torch.inference_mode():
         text = sel.tokenize([" ".join(u.text for u in q.context)] * len(q.candidates))
         px = sel.processor(images=[data.stickers.image(c) for c in q.candidates], return_tensors="pt")
-        full = sel.model(input_ids=text["input_ids"], attention_mask=text["attention_mask"],
-                         pixel_values=px["pixel_values"], pixel_mask=px["pixel_mask"]).logits[:, 0]
+        full = sel.model(
+            input_ids=text["input_ids"],
+            attention_mask=text["attention_mask"],
+            pixel_values=px["pixel_values"],
+            pixel_mask=px["pixel_mask"],
+        ).logits[:, 0]
     np.testing.assert_allclose(sel.score([q]).scores[0], full.numpy(), rtol=1e-4, atol=1e-5)
 
 
@@ -179,8 +195,12 @@ def test_blip2_cached_vision_states_match_the_full_model(data, trained):
     with torch.inference_mode():
         text = sel.tokenize([" ".join(u.text for u in q.context)] * len(q.candidates))
         px = sel.processor(images=[data.stickers.image(c) for c in q.candidates], return_tensors="pt")["pixel_values"]
-        logits = sel.model(pixel_values=px, input_ids=text["input_ids"], attention_mask=text["attention_mask"],
-                           use_image_text_matching_head=True).logits_per_image
+        logits = sel.model(
+            pixel_values=px,
+            input_ids=text["input_ids"],
+            attention_mask=text["attention_mask"],
+            use_image_text_matching_head=True,
+        ).logits_per_image
     np.testing.assert_allclose(sel.score([q]).scores[0], (logits[:, 1] - logits[:, 0]).numpy(), rtol=1e-4, atol=1e-5)
 
 
@@ -215,14 +235,19 @@ def _to_lavis(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             ("vision_model.embeddings.position_embedding", "visual_encoder.pos_embed"),
             ("vision_model.embeddings.patch_embedding", "visual_encoder.patch_embed.proj"),
             ("vision_model.encoder.layers.", "visual_encoder.blocks."),
-            ("layer_norm1", "norm1"), ("layer_norm2", "norm2"), ("self_attn.qkv", "attn.qkv"),
-            ("self_attn.projection", "attn.proj"), ("vision_model.post_layernorm", "ln_vision"),
+            ("layer_norm1", "norm1"),
+            ("layer_norm2", "norm2"),
+            ("self_attn.qkv", "attn.qkv"),
+            ("self_attn.projection", "attn.proj"),
+            ("vision_model.post_layernorm", "ln_vision"),
             ("qformer.layernorm", "Qformer.bert.embeddings.LayerNorm"),
             ("embeddings.word_embeddings", "Qformer.bert.embeddings.word_embeddings"),
             ("embeddings.position_embeddings", "Qformer.bert.embeddings.position_embeddings"),
-            ("qformer.encoder.", "Qformer.bert.encoder."), ("attention.attention.", "attention.self."),
+            ("qformer.encoder.", "Qformer.bert.encoder."),
+            ("attention.attention.", "attention.self."),
             ("crossattention.attention.", "crossattention.self."),
-            ("vision_projection", "vision_proj"), ("text_projection", "text_proj"),
+            ("vision_projection", "vision_proj"),
+            ("text_projection", "text_proj"),
         ):
             if new in k and not (new.startswith("embeddings.") and not k.startswith("embeddings.")):
                 k = k.replace(new, old)
@@ -234,7 +259,7 @@ def _to_lavis(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def test_lavis_checkpoint_keys_map_onto_the_transformers_port(trained, data, tmp_path):
-    from models.blip2 import lavis_to_transformers
+    from stickerbench.models.blip2 import lavis_to_transformers
 
     model = trained["blip2"].model
     state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -242,7 +267,10 @@ def test_lavis_checkpoint_keys_map_onto_the_transformers_port(trained, data, tmp
         if key.endswith("self_attn.qkv.bias"):
             value.view(3, -1)[1].zero_()
     lavis = _to_lavis(state)
-    assert "visual_encoder.blocks.0.attn.q_bias" in lavis and "Qformer.bert.encoder.layer.0.attention.self.query.weight" in lavis
+    assert (
+        "visual_encoder.blocks.0.attn.q_bias" in lavis
+        and "Qformer.bert.encoder.layer.0.attention.self.query.weight" in lavis
+    )
     mapped = lavis_to_transformers(lavis)
     assert set(mapped) == set(state)
     for key in state:
@@ -252,8 +280,16 @@ def test_lavis_checkpoint_keys_map_onto_the_transformers_port(trained, data, tmp
     local = tmp_path / "pretrained"
     for part in ("model", "tokenizer", "processor"):
         getattr(trained["blip2"], part).save_pretrained(local)
-    sel = _build("blip2", _ctx(data, tmp_path / "cache", "paper", blip2_model=str(local),
-                               blip2_lavis_checkpoint=str(tmp_path / "lavis.pth")))
+    sel = _build(
+        "blip2",
+        _ctx(
+            data,
+            tmp_path / "cache",
+            "paper",
+            blip2_model=str(local),
+            blip2_lavis_checkpoint=str(tmp_path / "lavis.pth"),
+        ),
+    )
     sel.ensure_model()
     torch.testing.assert_close(sel.model.state_dict()["itm_head.weight"], state["itm_head.weight"])
 

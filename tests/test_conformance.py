@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from adapters.popularity import build as build_popularity
-from adapters.random_selector import build as build_random
 from benchmark.conformance import check_selector
 from benchmark.selector import SelectorMeta
 from benchmark.types import ScoreBatch
+from stickerbench.adapters.popularity import build as build_popularity
+from stickerbench.adapters.random_selector import build as build_random
 
 
 @pytest.mark.parametrize("factory", [build_random, build_popularity])

@@ -17,26 +17,31 @@ import numpy as np
 import pytest
 import torch
 
-from adapters.turns import context_turns, history_and_response
 from benchmark.candidates import sampled_candidates
 from benchmark.conformance import check_selector
 from benchmark.datasets.mod import load_mod
 from benchmark.datasets.synthetic import sticker_emotion, write_tiny_mod
 from benchmark.selector import SelectorContext, TrainConfig
 from benchmark.types import Query, Utterance, query_for
-from models.dialogue import Turn
+from stickerbench.adapters.turns import context_turns, history_and_response
+from stickerbench.models.dialogue import Turn
 
 NAMES = ["mod-gpt", "mmbert", "fromage"]
 FAST = TrainConfig(epochs=1, max_steps=3, patience=None, batch_size=8, amp=False)
 
 
 def _module(name: str):
-    return importlib.import_module(f"adapters.{name.replace('-', '_')}")
+    return importlib.import_module(f"stickerbench.adapters.{name.replace('-', '_')}")
 
 
 def _ctx(data, cache: Path, preset: str = "tiny", **options) -> SelectorContext:
-    return SelectorContext(preset=preset, num_emotions=data.num_emotions, emotion_names=data.emotion_names,
-                           cache_dir=cache, options={"ocr": "none", **options})
+    return SelectorContext(
+        preset=preset,
+        num_emotions=data.num_emotions,
+        emotion_names=data.emotion_names,
+        cache_dir=cache,
+        options={"ocr": "none", **options},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +96,12 @@ def test_turns_of_a_concrete_dialogue():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_conformance_kit(name, data, cache, tmp_path):
-    report = check_selector(lambda ctx: _module(name).build(dataclasses.replace(ctx, cache_dir=cache, options={"ocr": "none"})),
-                            tmp_path, dataset=data, train=FAST)
+    report = check_selector(
+        lambda ctx: _module(name).build(dataclasses.replace(ctx, cache_dir=cache, options={"ocr": "none"})),
+        tmp_path,
+        dataset=data,
+        train=FAST,
+    )
     assert report.checked_queries > 0
 
 
@@ -101,7 +110,9 @@ def test_clip_runs_once_per_sticker_and_scores_are_batch_independent(name, data,
     sel = type(trained[name]).load(_save(trained[name], tmp_path), _ctx(data, tmp_path / "fresh-cache"))
     tower = sel.model["clip"].vision if name != "fromage" else sel.model.visual
     seen = []
-    tower.register_forward_pre_hook(lambda m, args, kwargs: seen.append(kwargs["pixel_values"].shape[0]), with_kwargs=True)
+    tower.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.append(kwargs["pixel_values"].shape[0]), with_kwargs=True
+    )
     sel.prepare(data.stickers)
     queries = _queries(data)
     full = sel.score(queries)
@@ -125,7 +136,9 @@ def test_paper_loading_path_gives_identical_scores(name, data, cache, tmp_path):
     tiny.ensure_model(data)
     root = Path(tiny.backbone_source)
     key = name.replace("-", "_")
-    paper = _module(name).build(_ctx(data, cache, "paper", **{f"{key}_model": str(root / "lm"), f"{key}_clip": str(root / "clip")}))
+    paper = _module(name).build(
+        _ctx(data, cache, "paper", **{f"{key}_model": str(root / "lm"), f"{key}_clip": str(root / "clip")})
+    )
     assert paper.meta.config["backbone"] == str(root / "lm")
     tiny.prepare(data.stickers)
     paper.prepare(data.stickers)
@@ -139,16 +152,34 @@ def test_fromage_paper_loads_an_official_directory(data, trained, tmp_path):
     root = Path(tiny.backbone_source)
     official = tmp_path / "fromage_model"
     official.mkdir()
-    state = {("ret_input_embeddings.weight" if k == "ret_embedding" else f"model.{k}"): v.detach().cpu().clone()
-             for k, v in tiny.model.trainable_state().items()}
+    state = {
+        ("ret_input_embeddings.weight" if k == "ret_embedding" else f"model.{k}"): v.detach().cpu().clone()
+        for k, v in tiny.model.trainable_state().items()
+    }
     torch.save({"state_dict": state, "epoch": 3}, official / "pretrained_ckpt.pth.tar")
     args = tiny.model.args
-    (official / "model_args.json").write_text(json.dumps({
-        "opt_version": "facebook/opt-6.7b", "visual_encoder": "openai/clip-vit-large-patch14",
-        "n_visual_tokens": args.n_visual_tokens, "shared_emb_dim": args.shared_emb_dim, "text_emb_layers": [-1],
-        "retrieval_token_idx": tiny.vocab.ret}))
-    paper = _module("fromage").build(_ctx(data, tmp_path / "cache", "paper", fromage_model=str(official),
-                                          fromage_lm=str(root / "lm"), fromage_clip=str(root / "clip")))
+    (official / "model_args.json").write_text(
+        json.dumps(
+            {
+                "opt_version": "facebook/opt-6.7b",
+                "visual_encoder": "openai/clip-vit-large-patch14",
+                "n_visual_tokens": args.n_visual_tokens,
+                "shared_emb_dim": args.shared_emb_dim,
+                "text_emb_layers": [-1],
+                "retrieval_token_idx": tiny.vocab.ret,
+            }
+        )
+    )
+    paper = _module("fromage").build(
+        _ctx(
+            data,
+            tmp_path / "cache",
+            "paper",
+            fromage_model=str(official),
+            fromage_lm=str(root / "lm"),
+            fromage_clip=str(root / "clip"),
+        )
+    )
     paper.fit(data, FAST)  # zero-shot: trains nothing
     paper.prepare(data.stickers)
     tiny.prepare(data.stickers)
@@ -168,7 +199,12 @@ class _Unlabelled:
     """A training sample whose gold sticker and emotion cannot be read."""
 
     def __init__(self, sample):
-        self.sample_id, self.context, self.speaker, self.meta = sample.sample_id, sample.context, sample.speaker, sample.meta
+        self.sample_id, self.context, self.speaker, self.meta = (
+            sample.sample_id,
+            sample.context,
+            sample.speaker,
+            sample.meta,
+        )
 
     @property
     def gold(self):
@@ -189,7 +225,7 @@ def test_fromage_never_reads_dialogue_labels(data, cache):
 
 
 def test_mmbert_negatives_come_from_training_golds_and_differ_from_the_positive(data, trained):
-    from adapters.mmbert import MmbertRecipe
+    from stickerbench.adapters.mmbert import MmbertRecipe
 
     recipe = MmbertRecipe(trained["mmbert"], data)
     golds = {s.gold for s in data.split("train")}

@@ -10,10 +10,16 @@ import torch
 from _tiny_tokenizer import word_tokenizer
 from transformers import CLIPVisionConfig, CLIPVisionModel, OPTConfig, OPTForCausalLM
 
-from models.clip_features import load_clip_parts, save_tiny_clip
-from models.dialogue import Turn
-from models.fromage import (
-    Fromage, FromageArgs, add_fromage_tokens, build_example, caption_batch, caption_example, collate,
+from stickerbench.models.clip_features import load_clip_parts, save_tiny_clip
+from stickerbench.models.dialogue import Turn
+from stickerbench.models.fromage import (
+    Fromage,
+    FromageArgs,
+    add_fromage_tokens,
+    build_example,
+    caption_batch,
+    caption_example,
+    collate,
     load_fromage_dir,
 )
 
@@ -22,14 +28,34 @@ ARGS = FromageArgs(n_visual_tokens=2, shared_emb_dim=8)
 
 
 def base_parts():
-    tokenizer = word_tokenizer(WORDS, specials=("<unk>", "<pad>", "</s>"), bos_token="</s>", eos_token="</s>",
-                               pad_token="<pad>")
+    tokenizer = word_tokenizer(
+        WORDS, specials=("<unk>", "<pad>", "</s>"), bos_token="</s>", eos_token="</s>", pad_token="<pad>"
+    )
     torch.manual_seed(0)
-    lm = OPTForCausalLM(OPTConfig(vocab_size=len(tokenizer), hidden_size=16, word_embed_proj_dim=16, ffn_dim=32,
-                                  num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=64,
-                                  pad_token_id=1, bos_token_id=2, eos_token_id=2))
-    visual = CLIPVisionModel(CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                              num_attention_heads=2, image_size=32, patch_size=16))
+    lm = OPTForCausalLM(
+        OPTConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            word_embed_proj_dim=16,
+            ffn_dim=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=64,
+            pad_token_id=1,
+            bos_token_id=2,
+            eos_token_id=2,
+        )
+    )
+    visual = CLIPVisionModel(
+        CLIPVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=16,
+        )
+    )
     return tokenizer, lm, visual
 
 
@@ -48,7 +74,23 @@ def test_layout_on_a_concrete_dialogue(setup):
     tokenizer, vocab, _, tokenize = setup
     ex = build_example(DIALOGUE, tokenize, vocab, n_visual_tokens=2)
     tokens = tokenizer.convert_ids_to_tokens(list(ex.input_ids))
-    assert tokens == ["</s>", "a", ":", "hi", "there", "b", ":", "so", "sad", "<pad>", "<pad>", "a", ":", "yay", "[RET]"]
+    assert tokens == [
+        "</s>",
+        "a",
+        ":",
+        "hi",
+        "there",
+        "b",
+        ":",
+        "so",
+        "sad",
+        "<pad>",
+        "<pad>",
+        "a",
+        ":",
+        "yay",
+        "[RET]",
+    ]
     assert ex.image_slots == ((9, 4, 0), (10, 4, 1))
     assert ex.ret_position == 14 and vocab.ret == len(tokenizer) - 1
 
@@ -67,8 +109,9 @@ def test_scores_use_ret_state_and_images(setup):
     _, vocab, model, tokenize = setup
     model.eval()
     pooled = model.encode_images(torch.randn(5, 3, 32, 32))
-    batch = collate([build_example(DIALOGUE, tokenize, vocab, 2), build_example(DIALOGUE[-1:], tokenize, vocab, 2)],
-                    vocab.pad)
+    batch = collate(
+        [build_example(DIALOGUE, tokenize, vocab, 2), build_example(DIALOGUE[-1:], tokenize, vocab, 2)], vocab.pad
+    )
     text = model.text_embeddings(batch, pooled)
     assert text.shape == (2, 8)
     torch.testing.assert_close(text.norm(dim=-1), torch.ones(2))
@@ -93,8 +136,16 @@ def test_only_the_mappings_learn(setup):
     loss = loss + model.caption_loss(*caption_batch(captions, tokenize, vocab), pooled)
     loss.backward()
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {"logit_scale", "visual_embeddings.weight", "visual_embeddings.bias", "visual_fc.weight",
-                         "visual_fc.bias", "text_hidden_fcs.0.0.weight", "text_hidden_fcs.0.0.bias", "ret_embedding"}
+    assert trainable == {
+        "logit_scale",
+        "visual_embeddings.weight",
+        "visual_embeddings.bias",
+        "visual_fc.weight",
+        "visual_fc.bias",
+        "text_hidden_fcs.0.0.weight",
+        "text_hidden_fcs.0.0.bias",
+        "ret_embedding",
+    }
     assert all(model.get_parameter(n).grad is not None for n in trainable)
     assert all(p.grad is None for p in model.lm.parameters())
 
@@ -110,16 +161,27 @@ def test_official_directory_loads_with_weights_only(tmp_path):
     with torch.no_grad():
         for p in reference.trainable_state().values():
             p.normal_()
-    state = {("ret_input_embeddings.weight" if k == "ret_embedding" else f"model.{k}"): v.clone()
-             for k, v in reference.trainable_state().items()}
+    state = {
+        ("ret_input_embeddings.weight" if k == "ret_embedding" else f"model.{k}"): v.clone()
+        for k, v in reference.trainable_state().items()
+    }
     state["model.lm.some_frozen.weight"] = torch.zeros(1)  # extra keys are ignored (strict=False upstream)
     ckpt_dir = tmp_path / "fromage_model"
     ckpt_dir.mkdir()
     torch.save({"state_dict": state}, ckpt_dir / "pretrained_ckpt.pth.tar")
-    (ckpt_dir / "model_args.json").write_text(json.dumps({
-        "opt_version": str(tmp_path / "opt"), "visual_encoder": str(tmp_path / "clip"), "n_visual_tokens": 2,
-        "shared_emb_dim": 8, "text_emb_layers": [-1], "retrieval_token_idx": vocab.ret, "task": "multitask",
-    }))
+    (ckpt_dir / "model_args.json").write_text(
+        json.dumps(
+            {
+                "opt_version": str(tmp_path / "opt"),
+                "visual_encoder": str(tmp_path / "clip"),
+                "n_visual_tokens": 2,
+                "shared_emb_dim": 8,
+                "text_emb_layers": [-1],
+                "retrieval_token_idx": vocab.ret,
+                "task": "multitask",
+            }
+        )
+    )
     loaded_tok, loaded, processor = load_fromage_dir(ckpt_dir)
     assert processor.crop_size["height"] == 32
     loaded.eval()
@@ -130,8 +192,16 @@ def test_official_directory_loads_with_weights_only(tmp_path):
     pooled = reference.encode_images(torch.randn(5, 3, 32, 32))
     torch.testing.assert_close(loaded.text_embeddings(batch, pooled), reference.text_embeddings(batch, pooled))
 
-    (ckpt_dir / "model_args.json").write_text(json.dumps({
-        "opt_version": str(tmp_path / "opt"), "visual_encoder": str(tmp_path / "clip"), "n_visual_tokens": 2,
-        "shared_emb_dim": 8, "retrieval_token_idx": 50266}))
+    (ckpt_dir / "model_args.json").write_text(
+        json.dumps(
+            {
+                "opt_version": str(tmp_path / "opt"),
+                "visual_encoder": str(tmp_path / "clip"),
+                "n_visual_tokens": 2,
+                "shared_emb_dim": 8,
+                "retrieval_token_idx": 50266,
+            }
+        )
+    )
     with pytest.raises(ValueError, match="retrieval_token_idx"):
         load_fromage_dir(ckpt_dir)

@@ -23,7 +23,7 @@ MAX_LINES = 400
 
 
 def _project_name(name: str) -> str | None:
-    """``stickerbench.models.cks`` and ``models.cks`` are both the ``models`` layer."""
+    """``stickerbench.models.cks`` and ``stickerbench.models.cks`` are both the ``models`` layer."""
     parts = name.split(".")
     if parts[0] == "stickerbench" and len(parts) > 1:
         parts = parts[1:]
@@ -99,7 +99,9 @@ def test_no_two_files_import_each_other():
 
 
 def test_no_source_file_is_over_the_size_limit():
-    long = {str(p.relative_to(ROOT)): n for p in _modules().values() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n for p in _modules().values() if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
     assert not long, long
 
 
@@ -123,6 +125,8 @@ def test_the_checker_sees_a_violation_and_a_cycle(tmp_path, monkeypatch):
     try:
         test_no_two_files_import_each_other()
     except AssertionError as exc:
-        assert "benchmark.a → benchmark.b → benchmark.a" in str(exc) or "benchmark.b → benchmark.a → benchmark.b" in str(exc)
+        assert "benchmark.a → benchmark.b → benchmark.a" in str(
+            exc
+        ) or "benchmark.b → benchmark.a → benchmark.b" in str(exc)
     else:
         raise AssertionError("the cycle was not reported")

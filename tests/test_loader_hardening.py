@@ -39,7 +39,8 @@ def _png_declaring(path, width, height):
 def test_dialogue_keys_mapping_to_one_sample_id_are_refused(mini_mod_dir):
     _edit(mini_mod_dir / "train.json", lambda d: d.update({"dialogue_0": d["dialogue 0"]}))
     with pytest.raises(
-        DataError, match=r"train\.json: dialogue keys 'dialogue 0' and 'dialogue_0' both give sample ids train/dialogue_0/"
+        DataError,
+        match=r"train\.json: dialogue keys 'dialogue 0' and 'dialogue_0' both give sample ids train/dialogue_0/",
     ):
         load_mod(mini_mod_dir)
 
@@ -79,7 +80,10 @@ def test_deeply_nested_json_names_the_file(mini_mod_dir):
     "emotions, message",
     [
         ({"a": "happiness", "1": "sadness"}, r"unexpected key 'a'; the keys must be emotion ids"),
-        ({"0": "happiness", "1": "sadness", "3": "anger"}, r"the emotion ids must be 0\.\.2, each once, but 2 is missing"),
+        (
+            {"0": "happiness", "1": "sadness", "3": "anger"},
+            r"the emotion ids must be 0\.\.2, each once, but 2 is missing",
+        ),
         (["happiness", "sadness", "anger", "sadness"], r"emotion name 'sadness' is given to ids 1 and 3"),
         (["happiness", "sadness", 3], r"emotion 2 is 3, not a name"),
     ],

@@ -84,8 +84,10 @@ def test_rank_range():
 
 def test_standard_errors_match_numpy_on_per_sample_values():
     rng = np.random.default_rng(3)
-    rows = [(rng.integers(0, 3, size=6).astype(float), int(rng.integers(6)), rng.normal(size=4), int(rng.integers(4)))
-            for _ in range(40)]
+    rows = [
+        (rng.integers(0, 3, size=6).astype(float), int(rng.integers(6)), rng.normal(size=4), int(rng.integers(4)))
+        for _ in range(40)
+    ]
     acc = MetricAccumulator()
     for scores, gold, logits, emotion in rows:
         acc.add(scores, gold, logits, emotion)

@@ -7,10 +7,19 @@ import torch
 from _tiny_tokenizer import word_tokenizer
 from transformers import BertConfig, BertForSequenceClassification
 
-from models.dialogue import Turn
-from models.mmbert import (
-    IGNORE, OCR_SLOTS, MMBert, add_mmbert_tokens, assemble, collate, context_ids, load_bert,
-    mask_context, ocr_slots, training_batch,
+from stickerbench.models.dialogue import Turn
+from stickerbench.models.mmbert import (
+    IGNORE,
+    OCR_SLOTS,
+    MMBert,
+    add_mmbert_tokens,
+    assemble,
+    collate,
+    context_ids,
+    load_bert,
+    mask_context,
+    ocr_slots,
+    training_batch,
 )
 
 WORDS = ["hi", "there", "so", "sad", "today", "yay", "great", "cry", "lol"]
@@ -18,10 +27,19 @@ BERT_SPECIALS = ("[UNK]", "[PAD]", "[CLS]", "[SEP]", "[MASK]")
 
 
 def tokenizer_and_bert():
-    tokenizer = word_tokenizer(WORDS, specials=BERT_SPECIALS, pad_token="[PAD]", cls_token="[CLS]",
-                               sep_token="[SEP]", mask_token="[MASK]")
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, num_labels=2, pad_token_id=1)
+    tokenizer = word_tokenizer(
+        WORDS, specials=BERT_SPECIALS, pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
+    )
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=2,
+        pad_token_id=1,
+    )
     torch.manual_seed(0)
     return tokenizer, BertForSequenceClassification(config)
 
@@ -42,7 +60,18 @@ def test_layout_on_a_concrete_dialogue(setup):
     slots = ocr_slots(tokenize("lol yay"), vocab)
     row = assemble(ctx, slots.inputs, vocab)
     tokens = tokenizer.convert_ids_to_tokens(list(row.input_ids))
-    assert tokens[:10] == ["[CLS]", "[speaker1]", "hi", "there", "[speaker2]", "so", "sad", "[speaker1]", "cry", "today"]
+    assert tokens[:10] == [
+        "[CLS]",
+        "[speaker1]",
+        "hi",
+        "there",
+        "[speaker2]",
+        "so",
+        "sad",
+        "[speaker1]",
+        "cry",
+        "today",
+    ]
     assert tokens[10] == "[SEP]"
     assert tokens[11:22] == ["[MASK]"] * 9 + ["lol", "yay"]  # 11 OCR slots, right-aligned
     assert tokens[23] == "[SEP]" and row.image_position == 22 and len(tokens) == 24
@@ -77,16 +106,24 @@ def test_scores_and_four_task_loss(setup):
     ctx = context_ids(DIALOGUE, tokenize, vocab)
     short = context_ids(DIALOGUE[-1:], tokenize, vocab)
     feats = torch.randn(2, 8)
-    rows = [assemble(ctx, ocr_slots(tokenize("lol"), vocab).inputs, vocab),
-            assemble(short, ocr_slots([], vocab).inputs, vocab)]
+    rows = [
+        assemble(ctx, ocr_slots(tokenize("lol"), vocab).inputs, vocab),
+        assemble(short, ocr_slots([], vocab).inputs, vocab),
+    ]
     out = model(collate(rows, vocab.pad), feats)
     assert out.match_logits.shape == (2,) and model.emotion_logits(out).shape == (2, 3)
     alone = model(collate(rows[1:], vocab.pad), feats[1:])
     torch.testing.assert_close(alone.match_logits[0], out.match_logits[1], atol=1e-5, rtol=1e-5)
     changed = model(collate(rows, vocab.pad), feats + 1.0)
     assert not torch.allclose(changed.match_logits, out.match_logits)
-    batch = training_batch([ctx, short], [tokenize("lol yay"), []], [tokenize("cry"), tokenize("sad")], [1, None],
-                           vocab, torch.Generator().manual_seed(0))
+    batch = training_batch(
+        [ctx, short],
+        [tokenize("lol yay"), []],
+        [tokenize("cry"), tokenize("sad")],
+        [1, None],
+        vocab,
+        torch.Generator().manual_seed(0),
+    )
     model.train()
     loss = model.loss(batch, feats, torch.randn(2, 8))
     assert torch.isfinite(loss.total) and loss.semantic > 0 and loss.emotion > 0 and loss.matching > 0

@@ -7,15 +7,16 @@ import torch
 from _tiny_tokenizer import word_tokenizer
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from models.dialogue import Turn, speaker_slots
-from models.mod_gpt import IGNORE, ModGPT, add_mod_gpt_tokens, build_example, collate, load_gpt2
+from stickerbench.models.dialogue import Turn, speaker_slots
+from stickerbench.models.mod_gpt import IGNORE, ModGPT, add_mod_gpt_tokens, build_example, collate, load_gpt2
 
 WORDS = ["hi", "there", "so", "sad", "today", "yay", "great"]
 
 
 def tiny_lm(tokenizer):
-    config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=1, n_head=2, n_positions=64,
-                        bos_token_id=None, eos_token_id=None)
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_embd=32, n_layer=1, n_head=2, n_positions=64, bos_token_id=None, eos_token_id=None
+    )
     torch.manual_seed(0)
     return GPT2LMHeadModel(config)
 
@@ -41,13 +42,31 @@ def test_layout_on_a_concrete_dialogue(setup):
     ex = build_example(DIALOGUE, RESPONSE, tokenize, vocab)
     tokens = tokenizer.convert_ids_to_tokens(list(ex.input_ids))
     assert tokens == [
-        "[speaker1]", "[BOS]", "hi", "there", "[EOS]",
-        "[speaker2]", "[BOS]", "so", "sad", "[EOS]", "[IMG]",
-        "[speaker1]", "[BOS]", "great", "[EOS]",
-        "[speaker2]", "[BOS]", "yay", "[EOS]", "[TAG]",
+        "[speaker1]",
+        "[BOS]",
+        "hi",
+        "there",
+        "[EOS]",
+        "[speaker2]",
+        "[BOS]",
+        "so",
+        "sad",
+        "[EOS]",
+        "[IMG]",
+        "[speaker1]",
+        "[BOS]",
+        "great",
+        "[EOS]",
+        "[speaker2]",
+        "[BOS]",
+        "yay",
+        "[EOS]",
+        "[TAG]",
     ]
     types = tokenizer.convert_ids_to_tokens(list(ex.token_type_ids))
-    assert types == ["[speaker1]"] * 5 + ["[speaker2]"] * 5 + ["[IMG]"] + ["[speaker1]"] * 4 + ["[speaker2]"] * 4 + ["[IMG]"]
+    assert types == ["[speaker1]"] * 5 + ["[speaker2]"] * 5 + ["[IMG]"] + ["[speaker1]"] * 4 + ["[speaker2]"] * 4 + [
+        "[IMG]"
+    ]
     assert ex.image_slots == ((10, 3),)
     assert ex.tag_position == 19
     # LM targets: the response's [BOS] yay [EOS], each at its own position

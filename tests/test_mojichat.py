@@ -104,7 +104,9 @@ def test_mod_layout(root):
             assert len(cands) == len(set(cands)) == 11 and a["answer"]["img_id"] in cands
             assert "img_id" not in a["history"][-1]
             assert b["history"][-1]["img_id"] == a["answer"]["img_id"]
-            assert [(t["speaker_id"], t["txt"]) for t in a["history"]] == [(t["speaker_id"], t["txt"]) for t in b["history"]]
+            assert [(t["speaker_id"], t["txt"]) for t in a["history"]] == [
+                (t["speaker_id"], t["txt"]) for t in b["history"]
+            ]
             assert emotions[b["answer"]["emotion_id"]] == meta[str(int(a["answer"]["img_id"]))]["emotion"]
     for name in ("DATASET_CARD.md", "contact_sheet.png", "card.json"):
         assert (root / name).is_file()
@@ -190,7 +192,11 @@ def test_text_and_preference_make_the_gold_predictable(root):
     total = 0.0
     for item in items:
         gold = meta[int(item["answer"]["img_id"])]
-        earlier = [int(t["img_id"]) for t in item["history"] if "img_id" in t and t["speaker_id"] == item["answer"]["speaker_id"]]
+        earlier = [
+            int(t["img_id"])
+            for t in item["history"]
+            if "img_id" in t and t["speaker_id"] == item["answer"]["speaker_id"]
+        ]
         pack = meta[earlier[-1]]["pack"] if earlier else None
         scores = [
             float(meta[int(c)]["emotion"] == gold["emotion"]) + 0.5 * float(meta[int(c)]["pack"] == pack)
@@ -266,7 +272,9 @@ def test_caption_read_rate_matching_rule(root, tmp_path):
     from benchmark.datasets.mojichat.ocr_check import caption_read_rate
 
     stickers = load_mod(root, name="mojichat").stickers
-    caption_of = {hashlib.sha256(stickers.image(s).tobytes()).hexdigest(): stickers[s].meta["caption"] for s in stickers}
+    caption_of = {
+        hashlib.sha256(stickers.image(s).tobytes()).hexdigest(): stickers[s].meta["caption"] for s in stickers
+    }
 
     class MetadataEngine:
         """Reads captions perfectly, with noise around them, except that it drops every 'O'."""

@@ -13,7 +13,7 @@ from benchmark.registry import available_selectors, build_selector, get_factory,
 def test_listing_imports_no_model_code():
     code = (
         "import sys; from benchmark.registry import available_selectors; available_selectors(); "
-        "print(any(m.startswith(('torch', 'transformers', 'adapters.cks')) for m in sys.modules))"
+        "print(any(m.startswith(('torch', 'transformers', 'stickerbench.adapters.cks')) for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -38,7 +38,7 @@ def test_registered_factory_builds_and_is_listed():
         """A constant scorer used by this test."""
         from dataclasses import replace
 
-        from adapters.random_selector import RandomSelector
+        from stickerbench.adapters.random_selector import RandomSelector
 
         selector = RandomSelector(seed=ctx.seed)
         selector.meta = replace(selector.meta, name="test-constant")

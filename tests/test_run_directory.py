@@ -23,13 +23,32 @@ def _env(extra=None):
 
 
 def cli(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "benchmark", *args], capture_output=True, text=True,
-                          env=_env(env), cwd=ROOT, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "benchmark", *args],
+        capture_output=True,
+        text=True,
+        env=_env(env),
+        cwd=ROOT,
+        timeout=timeout,
+    )
 
 
 def run_args(data_dir, out, models, *extra):
-    return ["run", "--dataset", "mod", "--data-dir", str(data_dir), "--output", str(out), "--no-progress",
-            "--models", models, "--include-package", "hostile_selectors", *extra]
+    return [
+        "run",
+        "--dataset",
+        "mod",
+        "--data-dir",
+        str(data_dir),
+        "--output",
+        str(out),
+        "--no-progress",
+        "--models",
+        models,
+        "--include-package",
+        "hostile_selectors",
+        *extra,
+    ]
 
 
 def error_line(proc):
@@ -99,8 +118,17 @@ def test_identity_records_what_produced_each_split(mini_mod_dir, tmp_path):
     res = results(out)
     assert res["schema_version"] == 2
     pop = res["models"]["popularity"]["splits"]["test_easy"]["identity"]
-    assert set(pop) == {"selector", "preset", "config", "options", "code", "checkpoint", "train_seed",
-                        "train_overrides", "candidates"}
+    assert set(pop) == {
+        "selector",
+        "preset",
+        "config",
+        "options",
+        "code",
+        "checkpoint",
+        "train_seed",
+        "train_overrides",
+        "candidates",
+    }
     assert pop["checkpoint"]["sha256"] == res["models"]["popularity"]["checkpoint"]["sha256"]
     assert pop["train_seed"] == 0 and pop["train_overrides"]["epochs"] == 3
     assert pop["candidates"] == res["candidates"]["test_easy"]["fingerprint"]
@@ -136,7 +164,9 @@ def test_overwrite_with_a_bad_argument_keeps_the_old_run(mini_mod_dir, tmp_path)
     out = tmp_path / "run"
     assert cli(*run_args(mini_mod_dir, out, "random")).returncode == 0
     before = (out / "results.json").read_text()
-    assert "no split 'test_hrad'" in error_line(cli(*run_args(mini_mod_dir, out, "random", "--overwrite", "--splits", "test_hrad")))
+    assert "no split 'test_hrad'" in error_line(
+        cli(*run_args(mini_mod_dir, out, "random", "--overwrite", "--splits", "test_hrad"))
+    )
     assert "unknown selector" in error_line(cli(*run_args(mini_mod_dir, out, "nope", "--overwrite")))
     assert (out / "results.json").read_text() == before
     assert cli(*run_args(mini_mod_dir, out, "popularity", "--overwrite")).returncode == 0
@@ -148,9 +178,19 @@ def test_overwrite_with_a_bad_argument_keeps_the_old_run(mini_mod_dir, tmp_path)
 
 def test_a_second_run_into_a_busy_directory_exits_at_once_without_writing(mini_mod_dir, tmp_path):
     out = tmp_path / "run"
-    first = subprocess.Popen([sys.executable, "-m", "benchmark", *run_args(mini_mod_dir, out, "knob", "--option", "sleep=0.3",
-                                                                           "--batch-size", "2")],
-                             env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "benchmark",
+            *run_args(mini_mod_dir, out, "knob", "--option", "sleep=0.3", "--batch-size", "2"),
+        ],
+        env=_env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 120
         while not (out / "predictions" / "knob" / "validation.jsonl").exists():
@@ -163,8 +203,9 @@ def test_a_second_run_into_a_busy_directory_exits_at_once_without_writing(mini_m
         line = error_line(second)
         assert str(out) in line and f"pid {first.pid}" in line
         assert first.poll() is None  # the second run did not disturb the first
-        assert {p: p.stat().st_mtime_ns for p in before if not p.name.endswith(".jsonl") and p.name != "results.json"} == \
-               {p: t for p, t in before.items() if not p.name.endswith(".jsonl") and p.name != "results.json"}
+        assert {
+            p: p.stat().st_mtime_ns for p in before if not p.name.endswith(".jsonl") and p.name != "results.json"
+        } == {p: t for p, t in before.items() if not p.name.endswith(".jsonl") and p.name != "results.json"}
     finally:
         stdout, stderr = first.communicate(timeout=240)
     assert first.returncode == 0, stderr
@@ -177,12 +218,15 @@ def test_a_second_run_into_a_busy_directory_exits_at_once_without_writing(mini_m
 # ---------------------------------------------------------------- contracts checked when built
 
 
-@pytest.mark.parametrize("args, pattern", [
-    (["--batch-size", "-1"], r"--batch-size: must be at least 1, got -1"),
-    (["--batch-size", "0"], r"--batch-size: must be at least 1, got 0"),
-    (["--num-candidates", "1"], r"--num-candidates: must be at least 2"),
-    (["--lr", "-3"], r"--lr: must be in \(0"),
-])
+@pytest.mark.parametrize(
+    "args, pattern",
+    [
+        (["--batch-size", "-1"], r"--batch-size: must be at least 1, got -1"),
+        (["--batch-size", "0"], r"--batch-size: must be at least 1, got 0"),
+        (["--num-candidates", "1"], r"--num-candidates: must be at least 2"),
+        (["--lr", "-3"], r"--lr: must be in \(0"),
+    ],
+)
 def test_numeric_flags_are_range_checked(mini_mod_dir, tmp_path, args, pattern):
     import re
 
@@ -192,14 +236,21 @@ def test_numeric_flags_are_range_checked(mini_mod_dir, tmp_path, args, pattern):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("models, extra, pattern", [
-    ("mod-gpt,random", ["--checkpoint", "mod_gpt=/tmp"], r"'mod_gpt' is not one of --models .*did you mean 'mod-gpt'"),
-    ("random@paper", [], r"selector 'random' has no presets"),
-    ("clip@huge", [], r"clip.*unknown preset 'huge'.*tiny or paper"),
-    ("misnamed", [], r"registered as 'misnamed' reports meta.name 'another-name'"),
-    ("half-trainable", [], r"'half-trainable' implements fit, save but not load"),
-    ("random,random", [], r"names random twice"),
-])
+@pytest.mark.parametrize(
+    "models, extra, pattern",
+    [
+        (
+            "mod-gpt,random",
+            ["--checkpoint", "mod_gpt=/tmp"],
+            r"'mod_gpt' is not one of --models .*did you mean 'mod-gpt'",
+        ),
+        ("random@paper", [], r"selector 'random' has no presets"),
+        ("clip@huge", [], r"clip.*unknown preset 'huge'.*tiny or paper"),
+        ("misnamed", [], r"registered as 'misnamed' reports meta.name 'another-name'"),
+        ("half-trainable", [], r"'half-trainable' implements fit, save but not load"),
+        ("random,random", [], r"names random twice"),
+    ],
+)
 def test_selector_contracts_are_checked_before_any_work(mini_mod_dir, tmp_path, models, extra, pattern):
     import re
 
@@ -210,7 +261,10 @@ def test_selector_contracts_are_checked_before_any_work(mini_mod_dir, tmp_path, 
 
 def test_fit_sees_only_the_training_splits(mini_mod_dir, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
-    assert cli(*run_args(mini_mod_dir, tmp_path / "run", "peeking"), env={"STICKERBENCH_CACHE": str(cache)}).returncode == 0
+    assert (
+        cli(*run_args(mini_mod_dir, tmp_path / "run", "peeking"), env={"STICKERBENCH_CACHE": str(cache)}).returncode
+        == 0
+    )
     (seen,) = [p.read_text() for p in (cache / "checkpoints").rglob("seen.txt")]
     assert seen == "train,validation\nroot=None\n"
 
@@ -218,11 +272,17 @@ def test_fit_sees_only_the_training_splits(mini_mod_dir, tmp_path, monkeypatch):
 # ---------------------------------------------------------------- failures: one line, finished work kept
 
 
-@pytest.mark.parametrize("option, pattern", [
-    ("fail_in=build", r"selector 'knob': its factory failed while building it: KeyError"),
-    ("fail_in=prepare", r"selector 'knob' failed in prepare: RuntimeError: prepare exploded"),
-    ("fail_at=4", r"selector 'knob' failed in score on split 'validation', batch starting at sample validation/\S+: ValueError"),
-])
+@pytest.mark.parametrize(
+    "option, pattern",
+    [
+        ("fail_in=build", r"selector 'knob': its factory failed while building it: KeyError"),
+        ("fail_in=prepare", r"selector 'knob' failed in prepare: RuntimeError: prepare exploded"),
+        (
+            "fail_at=4",
+            r"selector 'knob' failed in score on split 'validation', batch starting at sample validation/\S+: ValueError",
+        ),
+    ],
+)
 def test_a_crashing_plugin_is_one_line_and_earlier_results_stay(mini_mod_dir, tmp_path, option, pattern):
     import re
 
@@ -240,10 +300,13 @@ def test_a_crashing_plugin_is_one_line_and_earlier_results_stay(mini_mod_dir, tm
     assert "| random" in proc.stdout
 
 
-@pytest.mark.parametrize("model, pattern", [
-    ("ragged", r"selector 'ragged' returned scores .* that do not form a \[B, N\] array"),
-    ("stringy", r"selector 'stringy' returned scores .* of dtype <U\d+; they must be numbers"),
-])
+@pytest.mark.parametrize(
+    "model, pattern",
+    [
+        ("ragged", r"selector 'ragged' returned scores .* that do not form a \[B, N\] array"),
+        ("stringy", r"selector 'stringy' returned scores .* of dtype <U\d+; they must be numbers"),
+    ],
+)
 def test_malformed_scores_are_refused(mini_mod_dir, tmp_path, model, pattern):
     import re
 
@@ -269,7 +332,9 @@ def test_a_damaged_builtin_checkpoint_is_one_line(mini_mod_dir, tmp_path):
     ckpt = tmp_path / "pop"
     ckpt.mkdir()
     (ckpt / "popularity.json").write_text(json.dumps({"counts": ["not", "a", "map"]}))
-    line = error_line(cli(*run_args(mini_mod_dir, tmp_path / "run", "popularity", "--checkpoint", f"popularity={ckpt}")))
+    line = error_line(
+        cli(*run_args(mini_mod_dir, tmp_path / "run", "popularity", "--checkpoint", f"popularity={ckpt}"))
+    )
     assert "popularity.json" in line and "damaged" in line
 
 
@@ -283,8 +348,14 @@ def test_a_selectors_prints_stay_out_of_the_leaderboard(mini_mod_dir, tmp_path):
 def test_sigterm_keeps_finished_results_and_says_how_to_resume(mini_mod_dir, tmp_path):
     out = tmp_path / "run"
     pid_file = tmp_path / "pid"
-    proc = subprocess.Popen([sys.executable, "-m", "benchmark", *run_args(mini_mod_dir, out, "random,pid-writer", "--batch-size", "1")],
-                            env=_env({"PID_FILE": str(pid_file)}), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmark", *run_args(mini_mod_dir, out, "random,pid-writer", "--batch-size", "1")],
+        env=_env({"PID_FILE": str(pid_file)}),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while not pid_file.exists():
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
@@ -306,13 +377,27 @@ def test_sigterm_keeps_finished_results_and_says_how_to_resume(mini_mod_dir, tmp
 
 def test_train_command_creates_its_output_directory(mini_mod_dir, tmp_path):
     target = tmp_path / "new" / "popularity"
-    proc = cli("train", "--model", "popularity", "--dataset", "mod", "--data-dir", str(mini_mod_dir), "--output", str(target))
+    proc = cli(
+        "train", "--model", "popularity", "--dataset", "mod", "--data-dir", str(mini_mod_dir), "--output", str(target)
+    )
     assert proc.returncode == 0, proc.stderr
     assert (target / "popularity.json").is_file()
     other = tmp_path / "notes"
     other.mkdir()
     (other / "todo.txt").write_text("keep me")
-    line = error_line(cli("train", "--model", "popularity", "--dataset", "mod", "--data-dir", str(mini_mod_dir), "--output", str(other)))
+    line = error_line(
+        cli(
+            "train",
+            "--model",
+            "popularity",
+            "--dataset",
+            "mod",
+            "--data-dir",
+            str(mini_mod_dir),
+            "--output",
+            str(other),
+        )
+    )
     assert "not a checkpoint directory" in line and (other / "todo.txt").read_text() == "keep me"
 
 

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from adapters.tiny_clip import sticker_captions, sticker_description
 from benchmark.types import Sticker
-from models.contrastive import contrastive_loss, multi_positive_contrastive_loss
+from stickerbench.adapters.tiny_clip import sticker_captions, sticker_description
+from stickerbench.models.contrastive import contrastive_loss, multi_positive_contrastive_loss
 
 
 def test_multi_positive_loss_by_hand():
@@ -17,12 +17,24 @@ def test_multi_positive_loss_by_hand():
     scale = torch.tensor(math.log(2.0))
     cos = torch.tensor([[1.0, 1 / math.sqrt(2)], [0.0, 1 / math.sqrt(2)]])
     logits = 2 * cos
-    t2i = -(0.5 * torch.log_softmax(logits[0], 0)[0] + 0.5 * torch.log_softmax(logits[0], 0)[1]
-            + torch.log_softmax(logits[1], 0)[1]) / 2
+    t2i = (
+        -(
+            0.5 * torch.log_softmax(logits[0], 0)[0]
+            + 0.5 * torch.log_softmax(logits[0], 0)[1]
+            + torch.log_softmax(logits[1], 0)[1]
+        )
+        / 2
+    )
     # image 0 fits only text 0; image 1 fits both texts
     columns = logits.t()
-    i2t = -(torch.log_softmax(columns[0], 0)[0]
-            + 0.5 * torch.log_softmax(columns[1], 0)[0] + 0.5 * torch.log_softmax(columns[1], 0)[1]) / 2
+    i2t = (
+        -(
+            torch.log_softmax(columns[0], 0)[0]
+            + 0.5 * torch.log_softmax(columns[1], 0)[0]
+            + 0.5 * torch.log_softmax(columns[1], 0)[1]
+        )
+        / 2
+    )
     got = multi_positive_contrastive_loss(text, image, positive, scale)
     assert got.item() == pytest.approx(((t2i + i2t) / 2).item(), rel=1e-5)
 
@@ -34,7 +46,8 @@ def test_sticker_id_loss_is_the_multi_positive_loss_with_equal_ids():
     scale = torch.tensor(1.0)
     same = ids[:, None] == ids[None, :]
     assert contrastive_loss(text, image, ids, scale).item() == pytest.approx(
-        multi_positive_contrastive_loss(text, image, same, scale).item(), rel=1e-6)
+        multi_positive_contrastive_loss(text, image, same, scale).item(), rel=1e-6
+    )
 
 
 def test_captions_name_the_emotion_on_its_own():

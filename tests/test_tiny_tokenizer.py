@@ -10,7 +10,13 @@ from benchmark.tiny_tokenizer import train_tiny_tokenizer
 def test_special_ids_truncation_and_round_trip(tmp_path):
     texts = ["so happy today", "this is so sad", "why are you angry", "wow really"] * 3
     tok = train_tiny_tokenizer(texts, vocab_size=200, max_length=5, extra_special_tokens=["[speaker1]"])
-    assert (tok.pad_token_id, tok.unk_token_id, tok.cls_token_id, tok.eos_token_id, tok.mask_token_id) == (0, 1, 2, 3, 4)
+    assert (tok.pad_token_id, tok.unk_token_id, tok.cls_token_id, tok.eos_token_id, tok.mask_token_id) == (
+        0,
+        1,
+        2,
+        3,
+        4,
+    )
     assert tok.convert_tokens_to_ids("[speaker1]") == 5
     enc = tok(["so happy today this is so sad", "wow"], padding=True, truncation=True)
     long, short = enc["input_ids"]
@@ -20,4 +26,7 @@ def test_special_ids_truncation_and_round_trip(tmp_path):
     tok.save_pretrained(tmp_path)
     again = AutoTokenizer.from_pretrained(tmp_path)
     assert again("[speaker1] so sad")["input_ids"] == tok("[speaker1] so sad")["input_ids"]
-    assert train_tiny_tokenizer(texts, vocab_size=200).get_vocab() == train_tiny_tokenizer(texts, vocab_size=200).get_vocab()
+    assert (
+        train_tiny_tokenizer(texts, vocab_size=200).get_vocab()
+        == train_tiny_tokenizer(texts, vocab_size=200).get_vocab()
+    )

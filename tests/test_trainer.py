@@ -105,7 +105,9 @@ def test_gradient_accumulation_matches_the_full_batch():
 
 
 def test_max_steps_stops_and_a_second_call_finishes_the_epochs(tmp_path):
-    first = train(ToyRecipe(), _data(), TrainConfig(epochs=3, max_steps=12, resume_dir=tmp_path, amp=False), progress=False)
+    first = train(
+        ToyRecipe(), _data(), TrainConfig(epochs=3, max_steps=12, resume_dir=tmp_path, amp=False), progress=False
+    )
     assert first.steps == 12 and first.epochs == 2
     resumed = train(ToyRecipe(), _data(), TrainConfig(epochs=3, resume_dir=tmp_path, amp=False), progress=False)
     assert resumed.steps == 18 and resumed.epochs == 3
@@ -124,8 +126,13 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
         return 0.0
 
     with pytest.raises(KeyboardInterrupt):
-        train(recipe, _data(), TrainConfig(epochs=3, resume_dir=tmp_path, patience=None, amp=False),
-              validate=crash_after_first_epoch, progress=False)
+        train(
+            recipe,
+            _data(),
+            TrainConfig(epochs=3, resume_dir=tmp_path, patience=None, amp=False),
+            validate=crash_after_first_epoch,
+            progress=False,
+        )
     resumed = train(ToyRecipe(), _data(), TrainConfig(epochs=3, resume_dir=tmp_path, amp=False), progress=False)
     np.testing.assert_allclose(resumed.losses, straight.losses, rtol=1e-5)
 
@@ -157,8 +164,9 @@ def _free_port() -> int:
 def _ddp_worker(rank: int, world: int, port: int, contrastive: bool, out: str) -> None:
     import os
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
-                      RANK=str(rank), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     try:
         result = train(ToyRecipe(contrastive), _data(), TrainConfig(epochs=2, batch_size=9, amp=False), progress=False)

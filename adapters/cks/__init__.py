@@ -1,18 +1,18 @@
 """``cks`` and its Table 2 ablations: the causal knowledge-enhanced sticker selector
-(Chen et al., ACM MM 2024). The architecture lives in :mod:`models.cks` (equations cited there);
+(Chen et al., ACM MM 2024). The architecture lives in :mod:`stickerbench.models.cks` (equations cited there);
 this package is the adapter, one job a module:
 
-- :mod:`adapters.cks.presets`    the ``tiny`` and ``paper`` sizes and optimiser defaults
-- :mod:`adapters.cks.backbones`  the pretrained (or tiny random-init) backbones and COMET
-- :mod:`adapters.cks.knowledge`  the on-disk COMET knowledge cache
-- :mod:`adapters.cks.selector`   ``CKSSelector``: queries → tensors → scores; ``build``
-- :mod:`adapters.cks.recipe`     the training recipe for the shared trainer (negatives, losses)
-- :mod:`adapters.cks.variants`   the seven ablations, ``cks-no-keue`` … ``cks-no-ocr``
-- :mod:`adapters.cks.commands`   the ``knowledge build`` subcommand
+- :mod:`stickerbench.adapters.cks.presets`    the ``tiny`` and ``paper`` sizes and optimiser defaults
+- :mod:`stickerbench.adapters.cks.backbones`  the pretrained (or tiny random-init) backbones and COMET
+- :mod:`stickerbench.adapters.cks.knowledge`  the on-disk COMET knowledge cache
+- :mod:`stickerbench.adapters.cks.selector`   ``CKSSelector``: queries → tensors → scores; ``build``
+- :mod:`stickerbench.adapters.cks.recipe`     the training recipe for the shared trainer (negatives, losses)
+- :mod:`stickerbench.adapters.cks.variants`   the seven ablations, ``cks-no-keue`` … ``cks-no-ocr``
+- :mod:`stickerbench.adapters.cks.commands`   the ``knowledge build`` subcommand
 
-The names below are re-exported lazily (on first attribute access), so ``adapters.cks:build``
-and ``adapters.cks:CKSNoKEUE`` keep resolving, while importing the package — which every CLI
-start does, for :mod:`adapters.cks.commands` — imports no torch.
+The names below are re-exported lazily (on first attribute access), so ``stickerbench.adapters.cks:build``
+and ``stickerbench.adapters.cks:CKSNoKEUE`` keep resolving, while importing the package — which every CLI
+start does, for :mod:`stickerbench.adapters.cks.commands` — imports no torch.
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ import importlib
 _EXPORTS = {
     "build": "selector",
     "CKSSelector": "selector",
-    **{name: "variants" for name in ("CKSNoKEUE", "CKSNoVKD", "CKSNoCIM", "CKSNoITC", "CKSNoITM", "CKSNoEmo", "CKSNoOCR")},
+    **{
+        name: "variants"
+        for name in ("CKSNoKEUE", "CKSNoVKD", "CKSNoCIM", "CKSNoITC", "CKSNoITM", "CKSNoEmo", "CKSNoOCR")
+    },
 }
 __all__ = list(_EXPORTS)
 

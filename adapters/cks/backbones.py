@@ -19,15 +19,15 @@ from typing import Any
 
 import torch
 
-from adapters.cks.presets import PRESETS, TINY_DIM, TINY_IMAGE, TINY_INIT
-from adapters.tiny_clip import tiny_clip_config, tiny_clip_dir
 from benchmark.errors import SelectorError
 from benchmark.io import staging_dir
 from benchmark.types import Dataset
-from models.cks.comet import CometKnowledge
-from models.cks.ive import EKMAN_EMOTIONS
-from models.cks.keue import RELATIONS
-from models.clip_features import load_clip_parts
+from stickerbench.adapters.cks.presets import PRESETS, TINY_DIM, TINY_IMAGE, TINY_INIT
+from stickerbench.adapters.tiny_clip import tiny_clip_config, tiny_clip_dir
+from stickerbench.models.cks.comet import CometKnowledge
+from stickerbench.models.cks.ive import EKMAN_EMOTIONS
+from stickerbench.models.cks.keue import RELATIONS
+from stickerbench.models.clip_features import load_clip_parts
 
 SPEAKERS = ("[speaker1]", "[speaker2]")  # the sticker's sender, the other speaker
 GEN = "[GEN]"
@@ -48,32 +48,75 @@ def write_tiny_backbones(data: Dataset, out: Path, seed: int, clip_dir: str | Pa
 
     ``clip_dir``: a saved ``CLIPModel`` (+ processor) whose vision tower is the IVE's CLIP, copied
     as the ``clip`` role (:func:`tiny_backbones` passes the description-pretrained tiny CLIP of
-    :mod:`adapters.tiny_clip`); without it a random-init vision tower of the same shape is written
+    :mod:`stickerbench.adapters.tiny_clip`); without it a random-init vision tower of the same shape is written
     (enough where only loadable directories are needed).
 
     Each model is initialised under its own seed so that the tiny COMET (and so the knowledge
     cache's fingerprint) depends only on the dataset and the seed.
     """
-    from transformers import (BartConfig, BartForConditionalGeneration, BertConfig, BertModel, CLIPImageProcessorPil,
-                              CLIPVisionConfig, CLIPVisionModel, RobertaConfig, RobertaModel)
+    from transformers import (
+        BartConfig,
+        BartForConditionalGeneration,
+        BertConfig,
+        BertModel,
+        CLIPImageProcessorPil,
+        CLIPVisionConfig,
+        CLIPVisionModel,
+        RobertaConfig,
+        RobertaModel,
+    )
 
     from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 
-    tok = train_tiny_tokenizer(dataset_texts(data, "train") + list(EKMAN_EMOTIONS) + list(RELATIONS),
-                               max_length=64, extra_special_tokens=[*SPEAKERS, GEN])
-    text = dict(vocab_size=len(tok), hidden_size=TINY_DIM, num_hidden_layers=1, num_attention_heads=2,
-                intermediate_size=64, max_position_embeddings=130, pad_token_id=tok.pad_token_id,
-                initializer_range=TINY_INIT, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    tok = train_tiny_tokenizer(
+        dataset_texts(data, "train") + list(EKMAN_EMOTIONS) + list(RELATIONS),
+        max_length=64,
+        extra_special_tokens=[*SPEAKERS, GEN],
+    )
+    text = dict(
+        vocab_size=len(tok),
+        hidden_size=TINY_DIM,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=130,
+        pad_token_id=tok.pad_token_id,
+        initializer_range=TINY_INIT,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     builders = {
         "roberta": lambda: RobertaModel(RobertaConfig(**text), add_pooling_layer=False),
         "bert": lambda: BertModel(BertConfig(**text), add_pooling_layer=False),
-        "clip": lambda: CLIPVisionModel(CLIPVisionConfig(hidden_size=TINY_DIM, intermediate_size=64, num_hidden_layers=1,
-                                                         num_attention_heads=2, image_size=TINY_IMAGE, patch_size=8)),
-        "comet": lambda: BartForConditionalGeneration(BartConfig(
-            vocab_size=len(tok), d_model=TINY_DIM, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-            decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=130,
-            pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id,
-            decoder_start_token_id=tok.sep_token_id, forced_eos_token_id=None, init_std=TINY_INIT)),
+        "clip": lambda: CLIPVisionModel(
+            CLIPVisionConfig(
+                hidden_size=TINY_DIM,
+                intermediate_size=64,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                image_size=TINY_IMAGE,
+                patch_size=8,
+            )
+        ),
+        "comet": lambda: BartForConditionalGeneration(
+            BartConfig(
+                vocab_size=len(tok),
+                d_model=TINY_DIM,
+                encoder_layers=1,
+                decoder_layers=1,
+                encoder_attention_heads=2,
+                decoder_attention_heads=2,
+                encoder_ffn_dim=64,
+                decoder_ffn_dim=64,
+                max_position_embeddings=130,
+                pad_token_id=tok.pad_token_id,
+                bos_token_id=tok.cls_token_id,
+                eos_token_id=tok.sep_token_id,
+                decoder_start_token_id=tok.sep_token_id,
+                forced_eos_token_id=None,
+                init_std=TINY_INIT,
+            )
+        ),
     }
     for i, (role, make) in enumerate(builders.items()):
         if role == "clip" and clip_dir is not None:  # the vision half of a full CLIPModel checkpoint
@@ -85,8 +128,9 @@ def write_tiny_backbones(data: Dataset, out: Path, seed: int, clip_dir: str | Pa
             torch.manual_seed(seed * 10 + i)
             make().save_pretrained(out / role)
         if role == "clip":
-            CLIPImageProcessorPil(size={"shortest_edge": TINY_IMAGE},
-                                  crop_size={"height": TINY_IMAGE, "width": TINY_IMAGE}).save_pretrained(out / role)
+            CLIPImageProcessorPil(
+                size={"shortest_edge": TINY_IMAGE}, crop_size={"height": TINY_IMAGE, "width": TINY_IMAGE}
+            ).save_pretrained(out / role)
         else:
             tok.save_pretrained(out / role)
     return out
@@ -106,12 +150,16 @@ def tiny_backbones(data: Dataset, cache_dir: Path, seed: int, device: str = "cpu
     knowledge cache is keyed by its weights and vocabulary, and training the tiny tokenizer
     twice need not give the same ids), and every ablation starts from the same init, so a
     Table 2 row differs from ``cks`` only by the part it removes. The ``clip`` role is the
-    shared description-pretrained tiny CLIP (built on first use, :func:`adapters.tiny_clip.tiny_clip_dir`);
+    shared description-pretrained tiny CLIP (built on first use, :func:`stickerbench.adapters.tiny_clip.tiny_clip_dir`);
     its config is part of the directory name, so a changed tiny CLIP never reuses a stale copy.
     """
     import shutil
 
-    path = Path(cache_dir) / "cks-tiny" / f"{data.fingerprint[:20]}-seed{seed}-init{TINY_INIT}-nodrop-clip{_tiny_clip_key()}"
+    path = (
+        Path(cache_dir)
+        / "cks-tiny"
+        / f"{data.fingerprint[:20]}-seed{seed}-init{TINY_INIT}-nodrop-clip{_tiny_clip_key()}"
+    )
     if all((path / role / "config.json").is_file() for role in ROLES):
         return path
     clip_dir = tiny_clip_dir(data, Path(cache_dir), seed, device)
@@ -143,12 +191,14 @@ def load_comet(source: str, preset: str, device: str) -> CometKnowledge:
     from transformers import AutoTokenizer, BartForConditionalGeneration
 
     model = BartForConditionalGeneration.from_pretrained(source).to(device)
-    return CometKnowledge(model, AutoTokenizer.from_pretrained(source), max_new_tokens=PRESETS[preset].comet_new_tokens,
-                          name=source)
+    return CometKnowledge(
+        model, AutoTokenizer.from_pretrained(source), max_new_tokens=PRESETS[preset].comet_new_tokens, name=source
+    )
 
 
-def make_comet(preset: str, dataset: Dataset, options: dict[str, Any], device: str, cache_dir: Path,
-               seed: int = 0) -> CometKnowledge:
+def make_comet(
+    preset: str, dataset: Dataset, options: dict[str, Any], device: str, cache_dir: Path, seed: int = 0
+) -> CometKnowledge:
     """The COMET that ``cks@preset`` would use on ``dataset`` (for ``knowledge build``)."""
     if preset == "paper":
         return load_comet(backbone_sources("paper", options)["comet"], preset, device)

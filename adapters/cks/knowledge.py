@@ -25,12 +25,12 @@ from pathlib import Path
 
 import torch
 
-from adapters.cks.backbones import make_comet
 from benchmark.errors import DataError
 from benchmark.io import atomic_write_bytes
 from benchmark.types import Dataset
-from models.cks.comet import CometKnowledge
-from models.cks.keue import RELATIONS
+from stickerbench.adapters.cks.backbones import make_comet
+from stickerbench.models.cks.comet import CometKnowledge
+from stickerbench.models.cks.keue import RELATIONS
 
 
 class KnowledgeCache:
@@ -51,7 +51,9 @@ class KnowledgeCache:
                     meta = f.metadata()
                     vectors = f.get_tensor("vectors")
             except (SafetensorError, OSError) as exc:
-                raise DataError(f"{shard}: unreadable knowledge shard ({exc}); delete it and its vectors are regenerated") from None
+                raise DataError(
+                    f"{shard}: unreadable knowledge shard ({exc}); delete it and its vectors are regenerated"
+                ) from None
             for (relation, text), vector in zip(json.loads(meta["keys"]), vectors):
                 self._vectors[(relation, text)] = vector
 
@@ -78,8 +80,9 @@ class KnowledgeCache:
         from safetensors.torch import save
 
         meta = {"keys": json.dumps(keys, ensure_ascii=False), "texts": json.dumps(texts, ensure_ascii=False)}
-        atomic_write_bytes(self.dir / f"{uuid.uuid4().hex}.safetensors",
-                           save({"vectors": vectors.contiguous().float()}, metadata=meta))
+        atomic_write_bytes(
+            self.dir / f"{uuid.uuid4().hex}.safetensors", save({"vectors": vectors.contiguous().float()}, metadata=meta)
+        )
         for key, vector in zip(keys, vectors):
             self._vectors[key] = vector
 
@@ -96,8 +99,9 @@ def dataset_utterances(data: Dataset) -> list[str]:
     return list(dict.fromkeys(u.text for samples in data.splits.values() for s in samples for u in s.context))
 
 
-def build_knowledge(dataset: Dataset, preset: str, cache_dir: Path, options: dict | None = None,
-                    device: str = "cpu", seed: int = 0) -> tuple[int, int, Path]:
+def build_knowledge(
+    dataset: Dataset, preset: str, cache_dir: Path, options: dict | None = None, device: str = "cpu", seed: int = 0
+) -> tuple[int, int, Path]:
     """Precompute CKS's knowledge for every utterance of ``dataset`` with the ``preset``'s COMET.
 
     Returns (vectors generated now, vectors in the cache, cache folder). Running it twice

@@ -3,13 +3,13 @@ reads one table.
 
 ``paper``: a 12-layer width-512 encoder, bi-LSTM d = 300 over roberta-base; optimiser lr 1e-5,
 weight decay 3e-4, batch 64, ≤ 50 epochs (§5.2) — with the shared trainer's AdamW (decoupled
-decay) and warmup + cosine, where the paper says Adam. (Its backbones: :mod:`adapters.cks.backbones`.)
+decay) and warmup + cosine, where the paper says Adam. (Its backbones: :mod:`stickerbench.adapters.cks.backbones`.)
 
 ``tiny``: the same classes, a 2-layer width-64 encoder, random-init 32-d RoBERTa, BERT and a
 tiny BART as COMET (no dropout inside them: at width 32 dropout noise drowned the utterance
 signal and the contrastive loss never left ln(#stickers in the batch)), a WordPiece tokenizer
 trained on the training split. The IVE's CLIP is the vision tower of the shared
-description-pretrained tiny CLIP (:mod:`adapters.tiny_clip`: 32-d, 64 px, trained only on
+description-pretrained tiny CLIP (:mod:`stickerbench.adapters.tiny_clip`: 32-d, 64 px, trained only on
 (sticker image, sticker description) pairs, never on a dialogue or a sample's emotion label), as
 the paper's IVE starts from pretrained CLIP; its config keys both the backbone directory and the
 cached checkpoints. Optimiser: lr 3e-3 (random-init text parts need far more than the paper's
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.tiny_clip import TINY_CLIP
 from benchmark.trainer import RecipeDefaults
+from stickerbench.adapters.tiny_clip import TINY_CLIP
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,33 @@ class Preset:
 
 
 PRESETS = {
-    "paper": Preset(width=512, layers=12, heads=8, lstm_hidden=300, max_turns=32, utterance_tokens=64,
-                    dialogue_tokens=256, ocr_tokens=16, comet_new_tokens=12, dropout=0.1,
-                    train=RecipeDefaults(epochs=50, batch_size=64, lr=1e-5, weight_decay=3e-4)),
-    "tiny": Preset(width=64, layers=2, heads=4, lstm_hidden=32, max_turns=8, utterance_tokens=24,
-                   dialogue_tokens=48, ocr_tokens=8, comet_new_tokens=4, dropout=0.0,
-                   train=RecipeDefaults(epochs=4, batch_size=32, lr=3e-3, weight_decay=3e-4), vision_lr_scale=0.1),
+    "paper": Preset(
+        width=512,
+        layers=12,
+        heads=8,
+        lstm_hidden=300,
+        max_turns=32,
+        utterance_tokens=64,
+        dialogue_tokens=256,
+        ocr_tokens=16,
+        comet_new_tokens=12,
+        dropout=0.1,
+        train=RecipeDefaults(epochs=50, batch_size=64, lr=1e-5, weight_decay=3e-4),
+    ),
+    "tiny": Preset(
+        width=64,
+        layers=2,
+        heads=4,
+        lstm_hidden=32,
+        max_turns=8,
+        utterance_tokens=24,
+        dialogue_tokens=48,
+        ocr_tokens=8,
+        comet_new_tokens=4,
+        dropout=0.0,
+        train=RecipeDefaults(epochs=4, batch_size=32, lr=3e-3, weight_decay=3e-4),
+        vision_lr_scale=0.1,
+    ),
 }
 TINY_DIM = TINY_CLIP["hidden"]  # BERT and CLIP widths must match for VKD (eq. 8)
 TINY_IMAGE = TINY_CLIP["image_size"]

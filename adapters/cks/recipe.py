@@ -18,14 +18,14 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from adapters.cks.presets import Preset
 from benchmark.trainer import ResolvedConfig
 from benchmark.types import Dataset, Sample, StickerStore, Utterance
-from models.cks.model import CKS, DialogueInputs
+from stickerbench.adapters.cks.presets import Preset
+from stickerbench.models.cks.model import CKS, DialogueInputs
 
 
 class _Selector(Protocol):
-    """What the recipe reads of :class:`adapters.cks.selector.CKSSelector`, which builds the
+    """What the recipe reads of :class:`stickerbench.adapters.cks.selector.CKSSelector`, which builds the
     recipe and so imports this module (importing it back would be a cycle)."""
 
     model: CKS
@@ -63,7 +63,7 @@ class CKSRecipe:
 
     def param_groups(self, cfg: ResolvedConfig) -> list[dict[str, Any]]:
         """Everything trains (the CLIP tower too: eq. 11 optimises it); the tower at
-        ``lr · vision_lr_scale`` (see :mod:`adapters.cks.presets` for why)."""
+        ``lr · vision_lr_scale`` (see :mod:`stickerbench.adapters.cks.presets` for why)."""
         vision = [p for p in self.module.ive.vision.parameters() if p.requires_grad]
         ids = {id(p) for p in vision}
         rest = [p for p in self.module.parameters() if p.requires_grad and id(p) not in ids]
@@ -75,8 +75,11 @@ class CKSRecipe:
     def negative(self, sample: Sample, rng: np.random.Generator) -> str:
         """A training sticker whose emotion differs from the gold's (any other one if none does)."""
         emotion = sample.emotion if sample.emotion is not None else self.emotions.get(sample.gold)
-        pool = [s for s in self.pool if s != sample.gold and emotion is not None
-                and self.emotions.get(s, emotion) != emotion]
+        pool = [
+            s
+            for s in self.pool
+            if s != sample.gold and emotion is not None and self.emotions.get(s, emotion) != emotion
+        ]
         pool = pool or [s for s in self.pool if s != sample.gold] or [s for s in self.index if s != sample.gold]
         return pool[int(rng.integers(len(pool)))]
 
@@ -97,7 +100,7 @@ class CKSRecipe:
         samples = data.split(split)
         order = rng.permutation(len(samples))
         for start in range(0, len(order), batch_size):
-            chunk = [samples[i] for i in order[start:start + batch_size]]
+            chunk = [samples[i] for i in order[start : start + batch_size]]
             yield [(s, self.negative(s, rng)) for s in chunk]
 
     def loss(self, examples: list[tuple[Sample, str]]) -> dict[str, torch.Tensor]:

@@ -1,5 +1,5 @@
-"""``cks``: the selector that turns queries into the tensors of :class:`models.cks.model.CKS`
-(the architecture and its equations live in :mod:`models.cks`), and its identity.
+"""``cks``: the selector that turns queries into the tensors of :class:`stickerbench.models.cks.model.CKS`
+(the architecture and its equations live in :mod:`stickerbench.models.cks`), and its identity.
 
 Inference (paper §5.2 "we combine contrastive scores with multimodal information matching
 scores"; no formula is given, so this is the choice):
@@ -12,11 +12,11 @@ untrained head would only add noise). The emotion prediction is the emotion head
 state of the top-scoring candidate.
 
 Commonsense knowledge: g_i^k is the mean of COMET-BART's decoder last-layer hidden states over
-its greedy output (see :mod:`models.cks.comet` for why), cached on disk by
-:mod:`adapters.cks.knowledge`; ``python -m benchmark knowledge build`` fills the cache ahead.
+its greedy output (see :mod:`stickerbench.models.cks.comet` for why), cached on disk by
+:mod:`stickerbench.adapters.cks.knowledge`; ``python -m benchmark knowledge build`` fills the cache ahead.
 
 The ablations subclass :class:`CKSSelector` and only set ``switches``
-(:mod:`adapters.cks.variants`); the training recipe is :mod:`adapters.cks.recipe`.
+(:mod:`stickerbench.adapters.cks.variants`); the training recipe is :mod:`stickerbench.adapters.cks.recipe`.
 """
 
 from __future__ import annotations
@@ -28,19 +28,25 @@ from typing import Any
 
 import torch
 
-from adapters.base import TorchSelector
-from adapters.cks.backbones import SPEAKERS, backbone_sources, load_comet, tiny_backbones, with_speaker_tokens
-from adapters.cks.knowledge import KnowledgeCache
-from adapters.cks.presets import PRESETS
-from adapters.cks.recipe import CKSRecipe
-from adapters.tiny_clip import tiny_clip_config
 from benchmark.selector import SelectorContext
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore, Utterance
-from models.cks.comet import CometKnowledge
-from models.cks.ive import encode_confounders
-from models.cks.keue import RELATIONS
-from models.cks.losses import LossWeights
-from models.cks.model import CKS, CKSConfig, DialogueInputs
+from stickerbench.adapters.base import TorchSelector
+from stickerbench.adapters.cks.backbones import (
+    SPEAKERS,
+    backbone_sources,
+    load_comet,
+    tiny_backbones,
+    with_speaker_tokens,
+)
+from stickerbench.adapters.cks.knowledge import KnowledgeCache
+from stickerbench.adapters.cks.presets import PRESETS
+from stickerbench.adapters.cks.recipe import CKSRecipe
+from stickerbench.adapters.tiny_clip import tiny_clip_config
+from stickerbench.models.cks.comet import CometKnowledge
+from stickerbench.models.cks.ive import encode_confounders
+from stickerbench.models.cks.keue import RELATIONS
+from stickerbench.models.cks.losses import LossWeights
+from stickerbench.models.cks.model import CKS, CKSConfig, DialogueInputs
 
 
 class CKSSelector(TorchSelector):
@@ -70,12 +76,24 @@ class CKSSelector(TorchSelector):
             weights = replace(weights, triplet=0.0)
         flags = {k: v for k, v in self.switches.items() if k.startswith("use_")}
         p = self.preset
-        return CKSConfig(num_emotions=self.ctx.num_emotions, width=p.width, layers=p.layers, heads=p.heads,
-                         lstm_hidden=p.lstm_hidden, dropout=p.dropout, weights=weights, **flags)
+        return CKSConfig(
+            num_emotions=self.ctx.num_emotions,
+            width=p.width,
+            layers=p.layers,
+            heads=p.heads,
+            lstm_hidden=p.lstm_hidden,
+            dropout=p.dropout,
+            weights=weights,
+            **flags,
+        )
 
     def config(self) -> dict[str, Any]:
         cfg = asdict(self.model_config())
-        out = {"model": cfg, "ocr": self.ocr_engine, "preset_sizes": {k: v for k, v in asdict(self.preset).items() if k != "train"}}
+        out = {
+            "model": cfg,
+            "ocr": self.ocr_engine,
+            "preset_sizes": {k: v for k, v in asdict(self.preset).items() if k != "train"},
+        }
         return {**out, "tiny_clip": tiny_clip_config()} if self.ctx.preset == "tiny" else out
 
     def paper_source(self) -> str:
@@ -87,7 +105,14 @@ class CKSSelector(TorchSelector):
         return tiny_backbones(data, Path(self.ctx.cache_dir), self.ctx.seed, self.device)
 
     def load_backbone(self, source: str | Path) -> None:
-        from transformers import AutoTokenizer, BartConfig, BertModel, CLIPImageProcessorPil, CLIPVisionModel, RobertaModel
+        from transformers import (
+            AutoTokenizer,
+            BartConfig,
+            BertModel,
+            CLIPImageProcessorPil,
+            CLIPVisionModel,
+            RobertaModel,
+        )
 
         tiny = self.ctx.preset == "tiny"
         sources = backbone_sources(self.ctx.preset, self.ctx.options, source if tiny else None)
@@ -103,8 +128,9 @@ class CKSSelector(TorchSelector):
         self.comet_source = sources["comet"]
         knowledge_dim = BartConfig.from_pretrained(sources["comet"]).d_model
         confounders = encode_confounders(bert, self.bert_tok)
-        self.model = CKS(self.model_config(), roberta, bert.embeddings, bert.config.hidden_size, vision, confounders,
-                         knowledge_dim)
+        self.model = CKS(
+            self.model_config(), roberta, bert.embeddings, bert.config.hidden_size, vision, confounders, knowledge_dim
+        )
 
     # -- knowledge and OCR ------------------------------------------------------------------
 
@@ -128,8 +154,13 @@ class CKSSelector(TorchSelector):
             from benchmark.ocr import make_ocr_engine, ocr_stickers
 
             texts = ocr_stickers(stickers, make_ocr_engine(self.ocr_engine), Path(self.ctx.cache_dir) / "ocr")
-        enc = self.bert_tok([texts.get(i) or "" for i in todo], padding="max_length", truncation=True,
-                            max_length=self.preset.ocr_tokens, return_tensors="pt")
+        enc = self.bert_tok(
+            [texts.get(i) or "" for i in todo],
+            padding="max_length",
+            truncation=True,
+            max_length=self.preset.ocr_tokens,
+            return_tensors="pt",
+        )
         for n, i in enumerate(todo):
             self._ocr[i] = (enc["input_ids"][n], enc["attention_mask"][n])
 
@@ -144,7 +175,10 @@ class CKSSelector(TorchSelector):
 
     def dialogue_inputs(self, contexts: Sequence[Sequence[Utterance]], senders: Sequence[str]) -> DialogueInputs:
         """Tokenise dialogues for KEUE (one row per utterance) and the encoder (one sequence)."""
-        turns = [[u for u in ctx if u.text][-self.preset.max_turns:] or [Utterance(s, "")] for ctx, s in zip(contexts, senders)]
+        turns = [
+            [u for u in ctx if u.text][-self.preset.max_turns :] or [Utterance(s, "")]
+            for ctx, s in zip(contexts, senders)
+        ]
         b, t = len(turns), max(len(x) for x in turns)
         speakers = torch.ones(b, t, dtype=torch.long)
         turn_mask = torch.zeros(b, t, dtype=torch.long)
@@ -154,8 +188,13 @@ class CKSSelector(TorchSelector):
                 speakers[i, j] = 0 if u.speaker == sender else 1
                 turn_mask[i, j] = 1
             lines.append([f"{SPEAKERS[int(speakers[i, j])]} {u.text}" for j, u in enumerate(dialogue)])
-        enc = self.roberta_tok([x for line in lines for x in line], padding=True, truncation=True,
-                               max_length=self.preset.utterance_tokens, return_tensors="pt")
+        enc = self.roberta_tok(
+            [x for line in lines for x in line],
+            padding=True,
+            truncation=True,
+            max_length=self.preset.utterance_tokens,
+            return_tensors="pt",
+        )
         length = enc["input_ids"].shape[1]
         ids = torch.full((b, t, length), self.roberta_tok.pad_token_id, dtype=torch.long)
         mask = torch.zeros(b, t, length, dtype=torch.long)
@@ -167,14 +206,22 @@ class CKSSelector(TorchSelector):
             for i, dialogue in enumerate(turns):
                 for j, u in enumerate(dialogue):
                     knowledge[i, j] = self.knowledge.vectors(u.text)
-        dialogue = self.bert_tok([" ".join(line) for line in lines], padding=True, truncation=True,
-                                 max_length=self.preset.dialogue_tokens, return_tensors="pt")
-        return DialogueInputs(ids, mask, turn_mask, speakers, knowledge, dialogue["input_ids"],
-                              dialogue["attention_mask"]).to(self.device)
+        dialogue = self.bert_tok(
+            [" ".join(line) for line in lines],
+            padding=True,
+            truncation=True,
+            max_length=self.preset.dialogue_tokens,
+            return_tensors="pt",
+        )
+        return DialogueInputs(
+            ids, mask, turn_mask, speakers, knowledge, dialogue["input_ids"], dialogue["attention_mask"]
+        ).to(self.device)
 
     def _ocr_tensors(self, ids: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        return (torch.stack([self._ocr[i][0] for i in ids]).to(self.device),
-                torch.stack([self._ocr[i][1] for i in ids]).to(self.device))
+        return (
+            torch.stack([self._ocr[i][0] for i in ids]).to(self.device),
+            torch.stack([self._ocr[i][1] for i in ids]).to(self.device),
+        )
 
     # -- TorchSelector hooks ------------------------------------------------------------------
 
@@ -188,9 +235,12 @@ class CKSSelector(TorchSelector):
         from benchmark.features import encode_stickers, module_fingerprint
 
         self._ensure_stickers(stickers, list(stickers))
-        fingerprint = module_fingerprint(self.model.ive, extra={"processor": self.processor.to_dict(), "cks": "unbiased-v"})
-        self._features = encode_stickers(stickers, list(stickers), self._encode_images, self.feature_cache_dir,
-                                         fingerprint, progress=False)
+        fingerprint = module_fingerprint(
+            self.model.ive, extra={"processor": self.processor.to_dict(), "cks": "unbiased-v"}
+        )
+        self._features = encode_stickers(
+            stickers, list(stickers), self._encode_images, self.feature_cache_dir, fingerprint, progress=False
+        )
 
     def _encode_images(self, images: list) -> torch.Tensor:
         px = self.processor(images=images, return_tensors="pt")["pixel_values"].to(self.device)
@@ -203,7 +253,9 @@ class CKSSelector(TorchSelector):
         flat = [c for q in queries for c in q.candidates]
         visual = torch.stack([self._features[c] for c in flat]).to(self.device).view(len(queries), n, -1)
         ocr_ids, ocr_mask = self._ocr_tensors(flat)
-        scores, emotions = self.model.score(d, visual, ocr_ids.view(len(queries), n, -1), ocr_mask.view(len(queries), n, -1))
+        scores, emotions = self.model.score(
+            d, visual, ocr_ids.view(len(queries), n, -1), ocr_mask.view(len(queries), n, -1)
+        )
         return ScoreBatch(scores.float().cpu().numpy(), None if emotions is None else emotions.float().cpu().numpy())
 
 

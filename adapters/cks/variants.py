@@ -13,7 +13,7 @@ list`` reads an entry point's ``description`` from the source, without importing
 
 from __future__ import annotations
 
-from adapters.cks.selector import CKSSelector
+from stickerbench.adapters.cks.selector import CKSSelector
 
 
 class CKSNoKEUE(CKSSelector):

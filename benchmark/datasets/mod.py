@@ -65,8 +65,7 @@ def _speaker(raw: Any, where: str) -> str:
     """Speakers are compared by name: ``null`` or a list would become a made-up speaker ``"None"``."""
     if isinstance(raw, bool) or not isinstance(raw, (str, int)):
         raise DataError(
-            f"{where}: field 'speaker_id' = {raw!r} is not a speaker name; "
-            'give a string such as "[speaker1]"'
+            f"{where}: field 'speaker_id' = {raw!r} is not a speaker name; give a string such as \"[speaker1]\""
         )
     return str(raw)
 
@@ -139,7 +138,7 @@ class _Parser:
     def dialogues(self, path: Path, split: str) -> list[Sample]:
         data = read_json(path)
         if not isinstance(data, dict):
-            raise DataError(f"{path}: expected an object of dialogues ({{\"dialogue N\": [turns]}})")
+            raise DataError(f'{path}: expected an object of dialogues ({{"dialogue N": [turns]}})')
         keys: dict[str, str] = {}  # the key's part of a sample id -> the key
         samples = []
         for key, turns in data.items():
@@ -231,9 +230,7 @@ class _Parser:
                 raise DataError(f"{where}: expected 'history' (non-empty list) and 'answer' (object)")
             for i, turn in enumerate(history):
                 if not isinstance(turn, dict):
-                    raise DataError(
-                        f"{where}, history turn {i}: a turn must be an object, got {type(turn).__name__}"
-                    )
+                    raise DataError(f"{where}, history turn {i}: a turn must be an object, got {type(turn).__name__}")
             if not _has_sticker(history[-1]):
                 raise DataError(f"{where}: the last history turn must carry the sent sticker's 'img_id'")
             emotion = self.emotion(answer.get("emotion_id"), f"{where}, answer")

@@ -61,9 +61,7 @@ def _check_sticker_keys(path: Path, keys: Iterable[str]) -> None:
     for key in keys:
         sticker_id = normalize_sticker_id(key)
         if sticker_id in seen:
-            raise DataError(
-                f"{path}: keys {seen[sticker_id]!r} and {key!r} are both sticker {sticker_id!r}; keep one"
-            )
+            raise DataError(f"{path}: keys {seen[sticker_id]!r} and {key!r} are both sticker {sticker_id!r}; keep one")
         seen[sticker_id] = key
 
 
@@ -99,8 +97,7 @@ def _sticker_meta(path: Path) -> dict[str, dict]:
     data = read_json(path)
     if not isinstance(data, dict):
         raise DataError(
-            f"{path}: expected an object mapping sticker id to an object of metadata, "
-            f"got {type(data).__name__}"
+            f"{path}: expected an object mapping sticker id to an object of metadata, got {type(data).__name__}"
         )
     for raw_id, meta in data.items():
         if not isinstance(meta, dict):
@@ -137,7 +134,7 @@ def _read_emotions(path: Path) -> tuple[str, ...]:
     data = read_json(path)
     names = _emotions_by_id(path, data) if isinstance(data, dict) else data
     if not isinstance(names, list):
-        raise DataError(f"{path}: expected a list of emotion names or an object {{\"id\": name}}")
+        raise DataError(f'{path}: expected a list of emotion names or an object {{"id": name}}')
     first_id: dict[str, int] = {}
     for i, name in enumerate(names):
         if not isinstance(name, str) or not name:

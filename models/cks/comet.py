@@ -15,7 +15,7 @@ the mean summarises the whole generated phrase and is defined for every length; 
 alone would ignore what COMET inferred. With BART-large, g_i^k is 1024-d, as in the paper.
 
 Greedy decoding with few new tokens (ATOMIC tails are short phrases) keeps this affordable;
-the harness caches every vector on disk (:mod:`adapters.cks.knowledge`).
+the harness caches every vector on disk (:mod:`stickerbench.adapters.cks.knowledge`).
 """
 
 from __future__ import annotations
@@ -39,8 +39,15 @@ class CometKnowledge:
     ``calls`` counts forward batches sent to the model, so that a cache's effect is measurable.
     """
 
-    def __init__(self, model: nn.Module, tokenizer, max_new_tokens: int = 8, batch_size: int = 64,
-                 max_input_tokens: int = 64, name: str = ""):
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer,
+        max_new_tokens: int = 8,
+        batch_size: int = 64,
+        max_input_tokens: int = 64,
+        name: str = "",
+    ):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_new_tokens = max_new_tokens
@@ -61,7 +68,11 @@ class CometKnowledge:
         from does not: the same weights from another directory hit the same cache)."""
         if self._fingerprint is None:
             digest = hashlib.sha256()
-            config = {k: v for k, v in self.model.config.to_dict().items() if k not in ("_name_or_path", "transformers_version")}
+            config = {
+                k: v
+                for k, v in self.model.config.to_dict().items()
+                if k not in ("_name_or_path", "transformers_version")
+            }
             digest.update(json.dumps(config, sort_keys=True, default=str).encode())
             for key, tensor in sorted(self.model.state_dict().items()):
                 digest.update(key.encode())
@@ -78,16 +89,19 @@ class CometKnowledge:
         vectors: list[torch.Tensor] = []
         device = next(self.model.parameters()).device
         for start in range(0, len(utterances), self.batch_size):
-            chunk = [comet_prompt(u, relation) for u in utterances[start:start + self.batch_size]]
-            enc = self.tokenizer(chunk, return_tensors="pt", padding=True, truncation=True,
-                                 max_length=self.max_input_tokens).to(device)
+            chunk = [comet_prompt(u, relation) for u in utterances[start : start + self.batch_size]]
+            enc = self.tokenizer(
+                chunk, return_tensors="pt", padding=True, truncation=True, max_length=self.max_input_tokens
+            ).to(device)
             enc.pop("token_type_ids", None)
-            sequences = self.model.generate(**enc, do_sample=False, num_beams=1,
-                                            max_new_tokens=self.max_new_tokens, min_new_tokens=1)
+            sequences = self.model.generate(
+                **enc, do_sample=False, num_beams=1, max_new_tokens=self.max_new_tokens, min_new_tokens=1
+            )
             decoder_mask = (sequences != self.model.config.pad_token_id).long()
             decoder_mask[:, 0] = 1  # the decoder start token may equal the pad id in some vocabularies
-            out = self.model(**enc, decoder_input_ids=sequences, decoder_attention_mask=decoder_mask,
-                             output_hidden_states=True)
+            out = self.model(
+                **enc, decoder_input_ids=sequences, decoder_attention_mask=decoder_mask, output_hidden_states=True
+            )
             self.calls += 1
             last = out.decoder_hidden_states[-1]
             weights = decoder_mask.unsqueeze(-1).to(last.dtype)

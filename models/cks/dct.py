@@ -36,8 +36,14 @@ def idct2(x: torch.Tensor) -> torch.Tensor:
     return ch.T @ x @ cw
 
 
-def band_pass(height: int, width: int, r_high: float = 0.7, r_low: float = 0.005,
-              dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> torch.Tensor:
+def band_pass(
+    height: int,
+    width: int,
+    r_high: float = 0.7,
+    r_low: float = 0.005,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """Eq. 9: H(R_h, R_l)(a, b) = exp(-(a²+b²)/R_h²) − exp(-(a²+b²)/R_l²), shape [height, width].
 
     (a, b) is the position of a coefficient in the DCT spectrum: its row and column index, the DC

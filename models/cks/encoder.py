@@ -18,8 +18,18 @@ HEAD, DIALOGUE, UTTERANCE, OCR, VISUAL = range(5)
 
 
 class MultimodalEncoder(nn.Module):
-    def __init__(self, token_embeddings: nn.Module, token_dim: int, utterance_dim: int, visual_dim: int,
-                 width: int, layers: int, heads: int, num_emotions: int, dropout: float = 0.1):
+    def __init__(
+        self,
+        token_embeddings: nn.Module,
+        token_dim: int,
+        utterance_dim: int,
+        visual_dim: int,
+        width: int,
+        layers: int,
+        heads: int,
+        num_emotions: int,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         self.token_embeddings = token_embeddings  # BERT's embedding layer (word + position + type + LN)
         self.text_proj = nn.Linear(token_dim, width)
@@ -35,9 +45,16 @@ class MultimodalEncoder(nn.Module):
     def _tokens(self, ids: torch.Tensor, kind: int) -> torch.Tensor:
         return self.text_proj(self.token_embeddings(input_ids=ids)) + self.modality.weight[kind]
 
-    def forward(self, dialogue_ids: torch.Tensor, dialogue_mask: torch.Tensor, utterances: torch.Tensor,
-                turn_mask: torch.Tensor, visual: torch.Tensor, ocr_ids: torch.Tensor | None = None,
-                ocr_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        dialogue_ids: torch.Tensor,
+        dialogue_mask: torch.Tensor,
+        utterances: torch.Tensor,
+        turn_mask: torch.Tensor,
+        visual: torch.Tensor,
+        ocr_ids: torch.Tensor | None = None,
+        ocr_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The [HEAD] output X for each (dialogue, sticker) pair, [B, N, width] (eq. 12).
 
         dialogue_ids/mask [B, Lx]; utterances [B, T, d^r] with turn_mask [B, T]; visual [B, N, d^r];
@@ -45,8 +62,14 @@ class MultimodalEncoder(nn.Module):
         """
         b, n = visual.shape[:2]
         head = (self.head + self.modality.weight[HEAD]).expand(b, 1, -1)
-        shared = torch.cat([head, self._tokens(dialogue_ids, DIALOGUE),
-                            self.utterance_proj(utterances) + self.modality.weight[UTTERANCE]], dim=1)
+        shared = torch.cat(
+            [
+                head,
+                self._tokens(dialogue_ids, DIALOGUE),
+                self.utterance_proj(utterances) + self.modality.weight[UTTERANCE],
+            ],
+            dim=1,
+        )
         shared_mask = torch.cat([dialogue_mask.new_ones(b, 1), dialogue_mask, turn_mask.to(dialogue_mask.dtype)], dim=1)
         parts = [shared.unsqueeze(1).expand(-1, n, -1, -1)]
         masks = [shared_mask.unsqueeze(1).expand(-1, n, -1)]

@@ -6,7 +6,7 @@ A CLIP vision tower gives the [CLS] feature of a sticker (``pooler_output``: the
 - VKD (§4.2.1) — backdoor adjustment over a dictionary of the six Ekman emotions encoded by
   BERT, approximated with NWGM (eq. 7-8, appendix eq. 4-6);
 - CIM (§4.2.2) — randomise the style band of the DCT spectrum (eq. 9-10) and encode the
-  augmented image again; the triplet loss of eq. 11 (in :mod:`models.cks.losses`) keeps the
+  augmented image again; the triplet loss of eq. 11 (in :mod:`stickerbench.models.cks.losses`) keeps the
   content fixed under that intervention.
 
 The unbiased feature is v = Linear([v̄; ṽ]) (§4.2.3).
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.cks.dct import band_pass, style_randomise
+from stickerbench.models.cks.dct import band_pass, style_randomise
 
 EKMAN_EMOTIONS = ("surprise", "happiness", "disgust", "fear", "sadness", "anger")
 
@@ -71,8 +71,15 @@ class InterventionalVisualExtractor(nn.Module):
     the head from separating them by their origin instead of by their fit to the dialogue.
     """
 
-    def __init__(self, vision: nn.Module, confounders: torch.Tensor, use_vkd: bool = True,
-                 use_cim: bool = True, r_high: float = 0.7, r_low: float = 0.005):
+    def __init__(
+        self,
+        vision: nn.Module,
+        confounders: torch.Tensor,
+        use_vkd: bool = True,
+        use_cim: bool = True,
+        r_high: float = 0.7,
+        r_low: float = 0.005,
+    ):
         super().__init__()
         self.vision = vision
         dim = vision.config.hidden_size
@@ -105,12 +112,15 @@ class InterventionalVisualExtractor(nn.Module):
 
         One N(0, 1) draw per image and colour channel, shared by the whole band: a style
         change (the strength of each channel's slow colour gradients, the band of
-        :func:`models.cks.dct.band_pass`) that keeps the content's spatial pattern; the paper
+        :func:`stickerbench.models.cks.dct.band_pass`) that keeps the content's spatial pattern; the paper
         does not say at which granularity N(0, 1) is drawn.
         """
         mask = band_pass(*pixel_values.shape[-2:], self.r_high, self.r_low, pixel_values.dtype, pixel_values.device)
-        noise = torch.randn(*pixel_values.shape[:-2], 1, 1, dtype=pixel_values.dtype,
-                            device=pixel_values.device) if randomise else None
+        noise = (
+            torch.randn(*pixel_values.shape[:-2], 1, 1, dtype=pixel_values.dtype, device=pixel_values.device)
+            if randomise
+            else None
+        )
         return style_randomise(pixel_values, mask, noise)
 
     def forward(self, pixel_values: torch.Tensor) -> VisualFeatures:

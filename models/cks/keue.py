@@ -3,7 +3,7 @@
 Inputs are batched dialogues of T utterances (right-padded): each utterance's token ids
 ("<s> [speaker j] text", RoBERTa), a speaker index per utterance (0 = the speaker who sends
 the sticker, 1 = the other one) and the six COMET knowledge vectors per utterance
-(:data:`RELATIONS` order; see :mod:`models.cks.comet` for which hidden state they are).
+(:data:`RELATIONS` order; see :mod:`stickerbench.models.cks.comet` for which hidden state they are).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ RELATIONS = ("xEffect", "xReact", "xWant", "oEffect", "oReact", "oWant")
 """ATOMIC-2020 relations used by CKS: the first three are intra-speaker, the last three inter."""
 
 
-def encode_utterances(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                      turn_mask: torch.Tensor) -> torch.Tensor:
+def encode_utterances(
+    encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, turn_mask: torch.Tensor
+) -> torch.Tensor:
     """r_i (§4.1.1): the encoder's first-token ([CLS]/<s>) state per utterance, [B, T, d].
 
     Only real utterances run through the encoder; padded turns stay zero.
@@ -86,11 +87,19 @@ class KnowledgeEnhancedUtteranceExtractor(nn.Module):
 
     def gates(self, knowledge: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Eq. 2: g^a = σ((g^xe + g^xr + g^xw) W_a + b_a), g^e = σ((g^oe + g^or + g^ow) W_e + b_e)."""
-        return (torch.sigmoid(self.gate_intra(knowledge[:, :, 0:3].sum(2))),
-                torch.sigmoid(self.gate_inter(knowledge[:, :, 3:6].sum(2))))
+        return (
+            torch.sigmoid(self.gate_intra(knowledge[:, :, 0:3].sum(2))),
+            torch.sigmoid(self.gate_inter(knowledge[:, :, 3:6].sum(2))),
+        )
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, turn_mask: torch.Tensor,
-                speakers: torch.Tensor, knowledge: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        turn_mask: torch.Tensor,
+        speakers: torch.Tensor,
+        knowledge: torch.Tensor,
+    ) -> torch.Tensor:
         """ĥ_i for every utterance, [B, T, d^r] (padded turns carry garbage; mask them)."""
         r = encode_utterances(self.utterance_encoder, input_ids, attention_mask, turn_mask)
         h = self.contextualise(r, turn_mask)
@@ -116,6 +125,12 @@ class PlainUtteranceExtractor(nn.Module):
         self.utterance_encoder = utterance_encoder
         self.proj = nn.Linear(utterance_encoder.config.hidden_size, out_dim)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, turn_mask: torch.Tensor,
-                speakers: torch.Tensor, knowledge: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        turn_mask: torch.Tensor,
+        speakers: torch.Tensor,
+        knowledge: torch.Tensor | None,
+    ) -> torch.Tensor:
         return self.proj(encode_utterances(self.utterance_encoder, input_ids, attention_mask, turn_mask))

@@ -13,14 +13,16 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 1 - F.cosine_similarity(a, b, dim=-1)
 
 
-def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
-                 margin: float = 0.2) -> torch.Tensor:
+def triplet_loss(
+    anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, margin: float = 0.2
+) -> torch.Tensor:
     """Eq. 11: mean over the batch of max{0, μ + Dis(v_p, ṽ) − Dis(v_p, v_n)}, μ = 0.2."""
     return F.relu(margin + cosine_distance(anchor, positive) - cosine_distance(anchor, negative)).mean()
 
 
-def contrastive_loss(text: torch.Tensor, visual: torch.Tensor, sticker_keys: torch.Tensor,
-                     logit_scale: torch.Tensor) -> torch.Tensor:
+def contrastive_loss(
+    text: torch.Tensor, visual: torch.Tensor, sticker_keys: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
     """In-batch contrastive loss aligning ĥ_T with the unbiased v (§4.2.3).
 
     Each dialogue's positive is its own sticker; the other *distinct* stickers of the batch are

@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.cks.encoder import MultimodalEncoder
-from models.cks.ive import InterventionalVisualExtractor
-from models.cks.keue import KnowledgeEnhancedUtteranceExtractor, PlainUtteranceExtractor
-from models.cks.losses import LossWeights, contrastive_loss, matching_loss, triplet_loss
+from stickerbench.models.cks.encoder import MultimodalEncoder
+from stickerbench.models.cks.ive import InterventionalVisualExtractor
+from stickerbench.models.cks.keue import KnowledgeEnhancedUtteranceExtractor, PlainUtteranceExtractor
+from stickerbench.models.cks.losses import LossWeights, contrastive_loss, matching_loss, triplet_loss
 
 MAX_LOGIT_SCALE = math.log(100.0)
 
@@ -72,24 +72,46 @@ class DialogueInputs:
     dialogue_mask: torch.Tensor
 
     def to(self, device) -> "DialogueInputs":
-        return DialogueInputs(*(None if t is None else t.to(device) for t in (
-            self.utterance_ids, self.utterance_mask, self.turn_mask, self.speakers, self.knowledge,
-            self.dialogue_ids, self.dialogue_mask)))
+        return DialogueInputs(
+            *(
+                None if t is None else t.to(device)
+                for t in (
+                    self.utterance_ids,
+                    self.utterance_mask,
+                    self.turn_mask,
+                    self.speakers,
+                    self.knowledge,
+                    self.dialogue_ids,
+                    self.dialogue_mask,
+                )
+            )
+        )
 
 
 class CKS(nn.Module):
-    def __init__(self, cfg: CKSConfig, utterance_encoder: nn.Module, token_embeddings: nn.Module,
-                 token_dim: int, vision: nn.Module, confounders: torch.Tensor, knowledge_dim: int):
+    def __init__(
+        self,
+        cfg: CKSConfig,
+        utterance_encoder: nn.Module,
+        token_embeddings: nn.Module,
+        token_dim: int,
+        vision: nn.Module,
+        confounders: torch.Tensor,
+        knowledge_dim: int,
+    ):
         super().__init__()
         self.cfg = cfg
         d_r = vision.config.hidden_size  # d^r: CLIP [CLS] width = utterance representation width
         if cfg.use_keue:
-            self.utterances = KnowledgeEnhancedUtteranceExtractor(utterance_encoder, knowledge_dim, cfg.lstm_hidden, d_r)
+            self.utterances = KnowledgeEnhancedUtteranceExtractor(
+                utterance_encoder, knowledge_dim, cfg.lstm_hidden, d_r
+            )
         else:
             self.utterances = PlainUtteranceExtractor(utterance_encoder, d_r)
         self.ive = InterventionalVisualExtractor(vision, confounders, cfg.use_vkd, cfg.use_cim, cfg.r_high, cfg.r_low)
-        self.encoder = MultimodalEncoder(token_embeddings, token_dim, d_r, d_r, cfg.width, cfg.layers, cfg.heads,
-                                         cfg.num_emotions, cfg.dropout)
+        self.encoder = MultimodalEncoder(
+            token_embeddings, token_dim, d_r, d_r, cfg.width, cfg.layers, cfg.heads, cfg.num_emotions, cfg.dropout
+        )
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
     @property
@@ -107,10 +129,17 @@ class CKS(nn.Module):
             ocr_ids = ocr_mask = None
         return self.encoder(d.dialogue_ids, d.dialogue_mask, h, d.turn_mask, visual, ocr_ids, ocr_mask)
 
-    def losses(self, d: DialogueInputs, positive_pixels: torch.Tensor, negative_pixels: torch.Tensor,
-               positive_ocr: tuple[torch.Tensor, torch.Tensor], negative_ocr: tuple[torch.Tensor, torch.Tensor],
-               positive_keys: torch.Tensor, emotions: torch.Tensor, batch_negatives: torch.Tensor | None = None
-               ) -> dict[str, torch.Tensor]:
+    def losses(
+        self,
+        d: DialogueInputs,
+        positive_pixels: torch.Tensor,
+        negative_pixels: torch.Tensor,
+        positive_ocr: tuple[torch.Tensor, torch.Tensor],
+        negative_ocr: tuple[torch.Tensor, torch.Tensor],
+        positive_keys: torch.Tensor,
+        emotions: torch.Tensor,
+        batch_negatives: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         """The terms of eq. 14 that the config keeps (weight ≠ 0), unweighted.
 
         ``positive_keys`` [B] identifies each gold sticker (for the in-batch contrastive loss);
@@ -129,8 +158,14 @@ class CKS(nn.Module):
         v_n = self.ive.encode(negative_pixels)  # CLIP's v_n, used directly for the negative (§4.3)
         parts: dict[str, torch.Tensor] = {}
         if w.itm or (w.emo and self.cfg.num_emotions):
-            visual, ocr_ids, ocr_mask = [pos.unbiased, v_n], [positive_ocr[0], negative_ocr[0]], [positive_ocr[1], negative_ocr[1]]
-            use_fused = w.itm and self.cfg.fused_negatives and batch_negatives is not None and (batch_negatives >= 0).any()
+            visual, ocr_ids, ocr_mask = (
+                [pos.unbiased, v_n],
+                [positive_ocr[0], negative_ocr[0]],
+                [positive_ocr[1], negative_ocr[1]],
+            )
+            use_fused = (
+                w.itm and self.cfg.fused_negatives and batch_negatives is not None and (batch_negatives >= 0).any()
+            )
             if use_fused:
                 j = batch_negatives.clamp(min=0)
                 visual.append(pos.unbiased[j])
@@ -145,7 +180,9 @@ class CKS(nn.Module):
             if w.emo and self.cfg.num_emotions and (emotions >= 0).any():
                 parts["emo"] = F.cross_entropy(self.encoder.emotion_logits(x[:, 0]), emotions, ignore_index=-100)
         if w.itc:
-            parts["itc"] = contrastive_loss(h_last, pos.unbiased, positive_keys, self.logit_scale.clamp(max=MAX_LOGIT_SCALE))
+            parts["itc"] = contrastive_loss(
+                h_last, pos.unbiased, positive_keys, self.logit_scale.clamp(max=MAX_LOGIT_SCALE)
+            )
         if w.triplet and self.cfg.use_cim:
             parts["triplet"] = triplet_loss(pos.clip, pos.invariant, v_n, self.cfg.margin)  # eq. 11
         return parts
@@ -154,15 +191,18 @@ class CKS(nn.Module):
         """The unbiased v of each sticker [S, d^r]: computed once per sticker for scoring."""
         return self.ive(pixel_values).unbiased
 
-    def score(self, d: DialogueInputs, visual: torch.Tensor, ocr_ids: torch.Tensor, ocr_mask: torch.Tensor
-              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def score(
+        self, d: DialogueInputs, visual: torch.Tensor, ocr_ids: torch.Tensor, ocr_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Candidate scores [B, N] (see the module docstring) and emotion logits [B, E] or None."""
         w = self.cfg.weights
         h, h_last = self.utterance_features(d)
         scores = torch.zeros(visual.shape[:2], device=visual.device)
         if w.itc:
             scale = self.logit_scale.clamp(max=MAX_LOGIT_SCALE).exp()
-            scores = scores + scale * torch.einsum("bd,bnd->bn", F.normalize(h_last, dim=-1), F.normalize(visual, dim=-1))
+            scores = scores + scale * torch.einsum(
+                "bd,bnd->bn", F.normalize(h_last, dim=-1), F.normalize(visual, dim=-1)
+            )
         x = None
         if w.itm:
             x = self._head(d, h, visual, ocr_ids, ocr_mask)
@@ -173,7 +213,12 @@ class CKS(nn.Module):
         best = scores.argmax(1)
         rows = torch.arange(len(best), device=best.device)
         if x is None:  # w/o ITM: run the encoder only on the selected sticker
-            x = self._head(d, h, visual[rows, best].unsqueeze(1), ocr_ids[rows, best].unsqueeze(1),
-                           ocr_mask[rows, best].unsqueeze(1))
+            x = self._head(
+                d,
+                h,
+                visual[rows, best].unsqueeze(1),
+                ocr_ids[rows, best].unsqueeze(1),
+                ocr_mask[rows, best].unsqueeze(1),
+            )
             return scores, self.encoder.emotion_logits(x[:, 0])
         return scores, self.encoder.emotion_logits(x[rows, best])

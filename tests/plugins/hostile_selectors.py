@@ -37,8 +37,9 @@ class Knob:
             print("NOISE FROM A SELECTOR")
         self.scored += len(queries)
         sign = -1.0 if self.options.get("flip") == "1" else 1.0
-        return ScoreBatch(np.array([[-sign * abs(int(c) - len(q.context[-1].text)) for c in q.candidates]
-                                    for q in queries], float))
+        return ScoreBatch(
+            np.array([[-sign * abs(int(c) - len(q.context[-1].text)) for c in q.candidates] for q in queries], float)
+        )
 
 
 @register_selector("knob")

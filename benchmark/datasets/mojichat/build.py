@@ -72,7 +72,9 @@ def _render_all(root: Path, stickers: list[StickerRecord], seed: int, progress: 
     rows = []
     for pack in PACKS:
         group = sorted((s for s in stickers if s.pack == pack), key=lambda s: s.emotion_id)
-        rows.append((pack.name, pack.held_out, [(str(s.sticker_id), root / "meme_set" / f"{s.sticker_id}.png") for s in group]))
+        rows.append(
+            (pack.name, pack.held_out, [(str(s.sticker_id), root / "meme_set" / f"{s.sticker_id}.png") for s in group])
+        )
     contact_sheet(rows).save(root / "contact_sheet.png", optimize=True)
 
 
@@ -130,7 +132,9 @@ def build_mojichat(
         _render_all(tmp, stickers, seed, progress)
         _write_json(tmp / "emotions.json", list(EMOTIONS))
         generated = _generate(tmp, stickers, seed, bias_strength, scale)
-        write_card(tmp, stickers, generated, seed=seed, bias_strength=bias_strength, scale=scale, version=GENERATOR_VERSION)
+        write_card(
+            tmp, stickers, generated, seed=seed, bias_strength=bias_strength, scale=scale, version=GENERATOR_VERSION
+        )
         if out_dir.exists():
             old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
             os.replace(out_dir, old)

