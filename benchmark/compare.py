@@ -1,0 +1,175 @@
+"""``python -m benchmark compare RUN_DIR...``: is selector A better than selector B, beyond noise?
+
+Per-sample metric values are read back from the predictions files (so a comparison needs no
+selector), paired across models on the same candidate sets, and compared with
+:mod:`benchmark.stats`: mean difference, 95 % bootstrap interval, sign-flip p-value, and
+Holm-adjusted p-values over the family of comparisons printed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.errors import BenchmarkError
+from benchmark.io import read_jsonl
+from benchmark.metrics import RANKING_METRICS, emotion_hit, sample_metrics
+from benchmark.results import RunResults, load_results
+from benchmark.stats import ALPHA, DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS, comparison_rng, holm, paired_comparison
+
+COMPARABLE_METRICS = (*RANKING_METRICS, "emotion_acc")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    split: str
+    metric: str
+    a: str
+    b: str
+    diff: float
+    ci95: tuple[float, float]
+    p: float
+    p_holm: float
+
+    def to_json(self) -> dict:
+        row = asdict(self)
+        row["ci95"] = list(self.ci95)
+        return row
+
+
+def _row_values(row: dict, metric: str) -> float | None:
+    if metric == "emotion_acc":
+        logits, emotion = row.get("emotion_logits"), row.get("emotion")
+        return None if logits is None or emotion is None else emotion_hit(logits, emotion)
+    if row.get("gold") is None:
+        return None
+    return sample_metrics(row["scores"], row["candidates"].index(row["gold"]))[metric]
+
+
+def per_sample_values(path: Path, metric: str) -> dict[str, float] | None:
+    """sample id → the metric's per-sample value, or ``None`` when the file cannot give it."""
+    values = {}
+    for _, row in read_jsonl(path):
+        value = _row_values(row, metric)
+        if value is None:
+            return None
+        values[row["sample_id"]] = value
+    return values
+
+
+@dataclass
+class _Table:
+    """Every model's per-sample values of one (split, metric): ``[seeds, samples]`` arrays."""
+
+    sample_ids: list[str]
+    values: dict[str, np.ndarray]
+
+
+def collect(runs: Sequence[tuple[Path, RunResults]], split: str, metric: str) -> _Table | None:
+    fingerprints = {r.candidates[split].fingerprint for _, r in runs if split in r.candidates}
+    if len(fingerprints) > 1:
+        raise BenchmarkError(
+            f"split {split!r} was scored on different candidate sets in these runs; compare runs of one manifest"
+        )
+    by_model: dict[str, list[dict[str, float]]] = {}
+    for run_dir, results in runs:
+        for model, entry in results.models.items():
+            for seed_paths in _prediction_paths(run_dir, entry, split):
+                values = per_sample_values(seed_paths, metric)
+                if values is not None:
+                    by_model.setdefault(model, []).append(values)
+    if len(by_model) < 2:
+        return None
+    ids = sorted(set.intersection(*(set(v) for seeds in by_model.values() for v in seeds)))
+    if not ids:
+        return None
+    return _Table(ids, {m: np.array([[v[i] for i in ids] for v in seeds]) for m, seeds in by_model.items()})
+
+
+def _prediction_paths(run_dir: Path, entry, split: str) -> list[Path]:
+    """One predictions file per training seed of a finished split (one for a single-seed run)."""
+    seeds = getattr(entry, "seeds", None) or {}
+    per_seed = [
+        run_dir / s.splits[split].predictions for s in seeds.values() if split in s.splits and s.splits[split].complete
+    ]
+    if per_seed:
+        return per_seed
+    result = entry.splits.get(split)
+    return [run_dir / result.predictions] if result is not None and result.complete else []
+
+
+def compare(
+    run_dirs: Sequence[Path],
+    splits: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    baseline: str | None = None,
+    seed: int = 0,
+    resamples: int = DEFAULT_BOOTSTRAP,
+    permutations: int = DEFAULT_PERMUTATIONS,
+) -> list[Comparison]:
+    """Every pair of models (or every model against ``baseline``) on every split and metric."""
+    runs = [(Path(d), load_results(d)) for d in run_dirs]
+    wanted_splits = list(splits) if splits else sorted({s for _, r in runs for s in r.candidates})
+    wanted_metrics = list(metrics) if metrics else list(COMPARABLE_METRICS)
+    unknown = [m for m in wanted_metrics if m not in COMPARABLE_METRICS]
+    if unknown:
+        raise BenchmarkError(f"--metric {unknown[0]!r}: choose one of {', '.join(COMPARABLE_METRICS)}")
+    raw: list[tuple[str, str, str, str, object]] = []
+    for split, metric in itertools.product(wanted_splits, wanted_metrics):
+        table = collect(runs, split, metric)
+        if table is None:
+            continue
+        models = sorted(table.values)
+        if baseline is not None and baseline not in table.values:
+            raise BenchmarkError(
+                f"--baseline {baseline!r} has no finished {split!r} predictions here; models: {', '.join(models)}"
+            )
+        pairs = (
+            [(m, baseline) for m in models if m != baseline] if baseline else list(itertools.combinations(models, 2))
+        )
+        for a, b in pairs:
+            rng = comparison_rng(seed, split, metric, a, b)
+            raw.append(
+                (split, metric, a, b, paired_comparison(table.values[a], table.values[b], rng, resamples, permutations))
+            )
+    adjusted = holm([r[4].p for r in raw])
+    return [Comparison(s, m, a, b, r.diff, r.ci95, r.p, q) for (s, m, a, b, r), q in zip(raw, adjusted)]
+
+
+def not_worse_than_best(
+    table: _Table, seed: int, resamples: int = 200, permutations: int = DEFAULT_PERMUTATIONS
+) -> set[str]:
+    """The best model by mean, and every model whose Holm-adjusted p against it is ≥ 0.05."""
+    means = {m: float(v.mean()) for m, v in table.values.items()}
+    best = max(means, key=means.get)
+    others = [m for m in means if m != best]
+    ps = [
+        paired_comparison(table.values[best], table.values[m], comparison_rng(seed, best, m), resamples, permutations).p
+        for m in others
+    ]
+    return {best, *(m for m, q in zip(others, holm(ps)) if q >= ALPHA)}
+
+
+def format_comparisons(rows: Sequence[Comparison]) -> str:
+    """A Markdown table of the comparisons, in percentage points."""
+    from tabulate import tabulate
+
+    body = [
+        [
+            r.split,
+            r.metric,
+            r.a,
+            r.b,
+            f"{100 * r.diff:+.2f}",
+            f"[{100 * r.ci95[0]:+.2f}, {100 * r.ci95[1]:+.2f}]",
+            f"{r.p:.4f}",
+            f"{r.p_holm:.4f}" + (" *" if r.p_holm < ALPHA else ""),
+        ]
+        for r in rows
+    ]
+    headers = ["split", "metric", "A", "B", "A − B", "95% CI", "p", "p (Holm)"]
+    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
