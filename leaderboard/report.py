@@ -1,0 +1,224 @@
+"""``OUT/report.html``: the leaderboard with intervals, where selectors fail, and what they picked.
+
+One self-contained file (no network, no script, no external font; thumbnails embedded as data
+URIs) so that it can be mailed, archived beside a paper, or opened on a cluster's login node.
+Everything from a dataset or a plugin (dialogue text, sticker, model, emotion names) is escaped
+by jinja2's autoescaping, so a ``<script>`` in a dialogue shows as text and never runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections import Counter
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.bias_words import mine_bias_words
+from benchmark.io import read_jsonl
+from benchmark.metrics import sample_metrics
+from benchmark.results import RunResults, load_results
+from benchmark.slices import SLICES, SliceLabeller
+from benchmark.stats import comparison_rng, paired_comparison
+from benchmark.types import Dataset
+from stickerbench.leaderboard import svg
+
+CASES_PER_SPLIT = 12
+ALL_FAIL_CASES = 3
+THUMBNAIL = 72
+COLUMNS = (("recall@1", "R@1"), ("recall@3", "R@3"), ("mrr", "MRR"), ("map@5", "MAP@5"), ("emotion_acc", "Acc"))
+
+
+def _dataset_of(results: RunResults) -> Dataset | None:
+    from benchmark.datasets import load_dataset
+
+    root = results.dataset.get("root")
+    if not root or not Path(root).is_dir():
+        return None
+    return load_dataset(str(results.dataset.get("name")), Path(root))
+
+
+class _Thumbnails:
+    """Each sticker encoded once as a small PNG data URI."""
+
+    def __init__(self, dataset: Dataset | None):
+        self.dataset = dataset
+        self._cache: dict[str, str] = {}
+
+    def __call__(self, sticker_id: str) -> str:
+        if self.dataset is None or sticker_id not in self.dataset.stickers:
+            return ""
+        if sticker_id not in self._cache:
+            image = self.dataset.stickers.image(sticker_id)
+            image.thumbnail((THUMBNAIL, THUMBNAIL))
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG", optimize=True)
+            self._cache[sticker_id] = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+        return self._cache[sticker_id]
+
+
+def _rows(run_dir: Path, results: RunResults, split: str) -> dict[str, dict[str, dict]]:
+    """model → sample id → predictions row, for every finished (model, split)."""
+    rows = {}
+    for model in results.models:
+        done = results.complete_splits(model).get(split)
+        if done is not None:
+            rows[model] = {r["sample_id"]: r for _, r in read_jsonl(run_dir / done.predictions)}
+    return rows
+
+
+def _recall1(row: dict) -> float | None:
+    return (
+        None
+        if row.get("gold") is None
+        else sample_metrics(row["scores"], row["candidates"].index(row["gold"]))["recall@1"]
+    )
+
+
+def _table(results: RunResults, split: str) -> list[dict]:
+    table = []
+    for model in results.models:
+        done = results.complete_splits(model).get(split)
+        if done is None:
+            continue
+        cells = []
+        for key, _ in COLUMNS:
+            value = (done.metrics or {}).get(key)
+            se = (done.stderr or {}).get(key)
+            cells.append("–" if value is None else f"{100 * value:.1f}" + ("" if se is None else f" ± {196 * se:.1f}"))
+        table.append({"model": model, "cells": cells, "n": done.n})
+    return table
+
+
+def _forest(rows: dict[str, dict[str, dict]], split: str, seed: int) -> str:
+    values = {m: {sid: _recall1(r) for sid, r in by_id.items()} for m, by_id in rows.items()}
+    values = {m: v for m, v in values.items() if v and None not in v.values()}
+    if len(values) < 2:
+        return ""
+    ids = sorted(set.intersection(*(set(v) for v in values.values())))
+    arrays = {m: np.array([v[i] for i in ids]) for m, v in values.items()}
+    best = max(arrays, key=lambda m: arrays[m].mean())
+    lines = []
+    for model in sorted(arrays, key=lambda m: -arrays[m].mean()):
+        if model == best:
+            continue
+        r = paired_comparison(arrays[model], arrays[best], comparison_rng(seed, split, model, best), 500, 2000)
+        lines.append((model, 100 * r.diff, 100 * r.ci95[0], 100 * r.ci95[1]))
+    return svg.forest(lines, f"R@1 difference to the best ({best}), points, 95% CI")
+
+
+def _slice_charts(rows: dict[str, dict[str, dict]], labels: dict[str, dict[str, str]]) -> list[str]:
+    charts = []
+    for name in SLICES:
+        groups = sorted({lab[name] for lab in labels.values() if name in lab})
+        if len(groups) < 2:
+            continue
+        series = {}
+        for model, by_id in rows.items():
+            series[model] = []
+            for value in groups:
+                hits = [_recall1(r) for sid, r in by_id.items() if labels.get(sid, {}).get(name) == value]
+                hits = [h for h in hits if h is not None]
+                series[model].append(100 * float(np.mean(hits)) if hits else None)
+        counts = Counter(lab[name] for lab in labels.values() if name in lab)
+        charts.append(svg.grouped_bars([f"{g} ({counts[g]})" for g in groups], series, f"R@1 by {name} (n per value)"))
+    return charts
+
+
+def _confusions(rows: dict[str, dict[str, dict]], emotion_names: Sequence[str]) -> list[str]:
+    charts = []
+    for model, by_id in rows.items():
+        pairs = [
+            (r["emotion"], r["emotion_predicted"])
+            for r in by_id.values()
+            if r.get("emotion") is not None and r.get("emotion_predicted") is not None
+        ]
+        if not pairs:
+            continue
+        counts = [[0] * len(emotion_names) for _ in emotion_names]
+        for gold, predicted in pairs:
+            counts[gold][predicted] += 1
+        charts.append(svg.heatmap(list(emotion_names), counts, f"{model}: emotion of its own pick (gold × predicted)"))
+    return charts
+
+
+def _cases(
+    rows: dict[str, dict[str, dict]], dataset: Dataset | None, split: str, thumbs: _Thumbnails, count: int
+) -> list[dict]:
+    if not rows:
+        return []
+    ids = sorted(set.intersection(*(set(v) for v in rows.values())))
+    picks = {sid: {m: rows[m][sid]["predicted"] for m in rows} for sid in ids}
+    gold = {sid: next(iter(rows.values()))[sid].get("gold") for sid in ids}
+    all_fail = [sid for sid in ids if gold[sid] is not None and gold[sid] not in picks[sid].values()]
+    disagree = sorted(ids, key=lambda sid: (-len(set(picks[sid].values())), sid))
+    chosen = all_fail[:ALL_FAIL_CASES]
+    chosen += [sid for sid in disagree if sid not in chosen][: max(0, count - len(chosen))]
+    samples = {s.sample_id: s for s in dataset.split(split)} if dataset is not None and split in dataset.splits else {}
+    cases = []
+    for sid in chosen:
+        row = next(iter(rows.values()))[sid]
+        sample = samples.get(sid)
+        cases.append(
+            {
+                "sample_id": sid,
+                "all_fail": sid in all_fail,
+                "turns": [] if sample is None else [(u.speaker, u.text) for u in sample.context],
+                "emotion": None if sample is None or sample.emotion is None else dataset.emotion_names[sample.emotion],
+                "candidates": [
+                    {
+                        "id": c,
+                        "src": thumbs(c),
+                        "gold": c == gold[sid],
+                        "picked_by": [m for m, p in picks[sid].items() if p == c],
+                    }
+                    for c in row["candidates"]
+                ],
+            }
+        )
+    return cases
+
+
+def render_report(run_dirs: Sequence[Path], cases_per_split: int = CASES_PER_SPLIT, seed: int = 0) -> str:
+    """The HTML of the report over one or more run directories of the same dataset."""
+    from jinja2 import Environment
+
+    runs = [(Path(d), load_results(d)) for d in run_dirs]
+    first = runs[0][1]
+    dataset = _dataset_of(first)
+    labeller = (
+        SliceLabeller(dataset, mine_bias_words(dataset)) if dataset is not None and "train" in dataset.splits else None
+    )
+    thumbs = _Thumbnails(dataset)
+    splits = []
+    for split, cand in first.candidates.items():
+        rows: dict[str, dict[str, dict]] = {}
+        table = []
+        for run_dir, results in runs:
+            rows.update(_rows(run_dir, results, split))
+            table += _table(results, split)
+        if not table:
+            continue
+        labels = {s.sample_id: labeller.labels(s) for s in dataset.split(split)} if labeller else {}
+        splits.append(
+            {
+                "name": split,
+                "candidates": cand,
+                "table": table,
+                "forest": _forest(rows, split, seed),
+                "slices": _slice_charts(rows, labels),
+                "confusions": _confusions(rows, dataset.emotion_names if dataset else ()),
+                "cases": _cases(rows, dataset, split, thumbs, cases_per_split),
+            }
+        )
+    template = resources.files("stickerbench.leaderboard").joinpath("report.html.j2").read_text(encoding="utf-8")
+    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(template).render(
+        columns=[label for _, label in COLUMNS],
+        splits=splits,
+        runs=[{"dir": str(d), "harness": r.harness, "dataset": r.dataset, "seed": r.seed} for d, r in runs],
+        dataset_missing=dataset is None,
+    )
