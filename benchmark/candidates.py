@@ -4,6 +4,10 @@ A set depends only on (seed, sample id, gold, sticker pool, N): each sample has 
 subsetting, reordering or sharding a split never changes another sample's set. The gold's
 position is drawn uniformly. The manifest's sha256 is the set's fingerprint; results and
 leaderboards carry it so that numbers from different sets are never compared.
+
+A *blind* split (released test files with empty answers; ``Sample.gold is None``) has only its
+official sets: a sampled set is drawn around the gold, and drawing it around anything else would
+make up an answer.
 """
 
 from __future__ import annotations
@@ -53,6 +57,11 @@ def sampled_candidates(
     ordered_pool = sorted(set(pool))
     sets = []
     for sample in samples:
+        if sample.gold is None:
+            raise DataError(
+                f"sample {sample.sample_id}: a blind item (no gold sticker) cannot get a sampled set, "
+                "which is drawn around the gold; use --candidates official"
+            )
         negatives_pool = [s for s in ordered_pool if s != sample.gold]
         if len(negatives_pool) < num_candidates - 1:
             raise DataError(
@@ -67,17 +76,27 @@ def sampled_candidates(
     return sets
 
 
+def _refuse_blind(samples: Sequence[Sample], split: str) -> None:
+    blind = next((s for s in samples if s.gold is None), None)
+    if blind is not None:
+        raise DataError(
+            f"split {split!r}, sample {blind.sample_id}: the split is blind (its items have no gold sticker), "
+            "so sampled candidates cannot be drawn around a gold; use --candidates official"
+        )
+
+
 def official_candidates(samples: Sequence[Sample], split: str) -> list[CandidateSet]:
-    """The dataset's own candidate sets (MOD task 2), used as they are."""
+    """The dataset's own candidate sets (MOD task 2), used as they are; a blind sample's set has
+    gold ``None``."""
     sets = []
     for sample in samples:
         official = sample.meta.get(OFFICIAL_KEY)
         if official is None:
             raise DataError(
                 f"split {split!r}, sample {sample.sample_id}: no official candidate set "
-                "(only task-2 test files have them); use --candidates sampled for this split"
+                "(only MOD task-2 files have them); use --candidates sampled for this split"
             )
-        if sample.gold not in official:
+        if sample.gold is not None and sample.gold not in official:
             raise DataError(
                 f"split {split!r}, sample {sample.sample_id}: the gold sticker {sample.gold!r} is "
                 f"not in its official candidate set {list(official)}; fix the task-2 file or use "
@@ -112,6 +131,7 @@ def build_manifest(
     seed: int = 0,
 ) -> CandidateManifest:
     if strategy == "sampled":
+        _refuse_blind(samples, split)
         sets = sampled_candidates(samples, pool, num_candidates, seed)
     elif strategy == "official":
         sets = official_candidates(samples, split)
@@ -136,13 +156,17 @@ def write_manifest(manifest: CandidateManifest, directory: Path) -> Path:
 
 
 def load_manifest(path: Path) -> list[CandidateSet]:
-    """Read a manifest written by anyone (e.g. shared with a paper) back into candidate sets."""
+    """Read a manifest written by anyone (e.g. shared with a paper) back into candidate sets.
+
+    ``"gold": null`` is a blind sample's row (``str(None)`` would make it sticker ``"None"``).
+    """
     sets = []
     for lineno, row in read_jsonl(path):
         try:
-            sets.append(CandidateSet(str(row["sample_id"]), tuple(map(str, row["candidates"])), str(row["gold"])))
+            gold = None if row["gold"] is None else str(row["gold"])
+            sets.append(CandidateSet(str(row["sample_id"]), tuple(map(str, row["candidates"])), gold))
         except (KeyError, TypeError) as exc:
             raise DataError(f"{path}:{lineno}: a manifest row needs sample_id, candidates, gold ({exc})") from None
-        if sets[-1].gold not in sets[-1].candidates:
+        if gold is not None and gold not in sets[-1].candidates:
             raise DataError(f"{path}:{lineno}: gold {sets[-1].gold!r} is not among the candidates")
     return sets

@@ -40,27 +40,35 @@ class Sample:
 
     ``context`` is everything before the sticker was sent; the text sent together with the
     sticker is the last turn of the context (as in MOD), with ``sticker_id=None``.
-    ``emotion`` is the gold emotion label index or ``None`` when the split has no label.
+    ``gold`` is ``None`` for a *blind* item (a released test file whose ``answer.img_id`` is
+    empty): the loader never invents an answer, so such a sample can be scored and exported but
+    has no metric. ``emotion`` is the gold emotion label index or ``None`` when there is no label.
+    ``meta["sent_sticker"]`` (MOD task-2 items whose split has a task-3 file) is the sticker the
+    task-3 item says was sent; it equals ``gold`` where there is one.
     """
 
     sample_id: str
     context: tuple[Utterance, ...]
     speaker: str
-    gold: str
+    gold: str | None
     emotion: int | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class CandidateSet:
-    """The stickers one sample is scored on; ``gold`` is always one of ``candidates``."""
+    """The stickers one sample is scored on; ``gold`` is one of ``candidates``, or ``None`` for a
+    blind sample (official sets only: a sampled set needs the gold to draw around)."""
 
     sample_id: str
     candidates: tuple[str, ...]
-    gold: str
+    gold: str | None
 
     @property
     def gold_index(self) -> int:
+        """Where the gold sits; a blind sample has none, and a made-up index would score it."""
+        if self.gold is None:
+            raise DataError(f"sample {self.sample_id}: a blind item (no gold sticker) has no gold index")
         return self.candidates.index(self.gold)
 
 
@@ -89,7 +97,11 @@ class ScoreBatch:
 
 @dataclass(frozen=True)
 class Sticker:
-    """One sticker: its image file and optional side information (OCR text, metadata)."""
+    """One sticker: its image file and optional side information.
+
+    ``ocr_text`` is the text printed on the sticker when the dataset ships it (a curated
+    ``ocr.json``; ``""`` means "no text on it"), else ``None``: an OCR engine then reads it.
+    """
 
     sticker_id: str
     path: Path
@@ -169,7 +181,8 @@ class Dataset:
     """Named splits of samples over one sticker store.
 
     ``fingerprint`` identifies the dataset's content (samples and sticker bytes) and keys
-    candidate sets, checkpoints and caches.
+    candidate sets, checkpoints and caches. ``info`` records how it was read: ``files`` (role ->
+    path read), ``language`` and ``blind_splits`` (splits whose samples have no gold).
     """
 
     name: str
@@ -186,24 +199,31 @@ class Dataset:
 
     @cached_property
     def fingerprint(self) -> str:
+        """sha256 over samples, sticker bytes and emotion names.
+
+        A blind sample's sent sticker and a sticker's curated OCR text are what selectors see
+        there, so they count too; both enter only where present, so a dataset without them keeps
+        the fingerprint it had before they existed (and with it every cached checkpoint).
+        """
         digest = hashlib.sha256()
         digest.update(self.name.encode())
         for name in sorted(self.splits):
             digest.update(f"\0split:{name}".encode())
             for s in self.splits[name]:
-                digest.update(
-                    repr(
-                        (
-                            s.sample_id,
-                            [(u.speaker, u.text, u.sticker_id) for u in s.context],
-                            s.speaker,
-                            s.gold,
-                            s.emotion,
-                        )
-                    ).encode()
+                row: tuple = (
+                    s.sample_id,
+                    [(u.speaker, u.text, u.sticker_id) for u in s.context],
+                    s.speaker,
+                    s.gold,
+                    s.emotion,
                 )
+                if s.gold is None:
+                    row += (s.meta.get("sent_sticker"),)
+                digest.update(repr(row).encode())
         for sid in sorted(self.stickers):
             digest.update(f"\0sticker:{sid}:{self.stickers.content_hash(sid)}".encode())
+            if self.stickers[sid].ocr_text is not None:
+                digest.update(f"\0ocr:{self.stickers[sid].ocr_text!r}".encode())
         digest.update(repr(self.emotion_names).encode())
         return digest.hexdigest()
 

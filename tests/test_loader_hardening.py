@@ -236,7 +236,11 @@ def test_task3_history_turn_must_be_an_object(mini_mod_dir):
         load_mod(mini_mod_dir)
 
 
-def test_empty_answer_sticker_is_still_unknown(mini_mod_dir):
+def test_one_empty_answer_among_annotated_ones_is_refused(mini_mod_dir):
+    """An empty ``answer.img_id`` is a blind item (the release's test files), never a sticker; one
+    among annotated items makes the split partly annotated, which is refused with the counts."""
     _edit(mini_mod_dir / "test_easy_task2.json", lambda items: items[1]["answer"].update(img_id=""))
-    with pytest.raises(DataError, match=r"item 1, answer: field 'img_id' = '' is not a sticker in id2img\.json"):
+    with pytest.raises(
+        DataError, match=r"test_easy_task2\.json: 11 of 12 items have an answer and 1 are blind .*first item 1\)"
+    ):
         load_mod(mini_mod_dir)

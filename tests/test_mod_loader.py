@@ -39,6 +39,15 @@ def test_test_items_get_official_sets_and_task3_emotions(mini_mod_dir):
         assert len(sample.meta["official_candidates"]) == 6
 
 
+def test_preprocessed_layout_reports_what_it_read(mini_mod_dir):
+    ds = load_mod(mini_mod_dir, language="zh")  # unprefixed files are read whatever the language
+    assert ds.info["language"] == "zh" and ds.info["blind_splits"] == []
+    assert set(ds.info["files"]) == {"id2img", "emotions", "train", "validation", "test_easy.task2", "test_easy.task3"}
+    for sample in ds.splits["test_easy"]:
+        assert sample.meta["sent_sticker"] == sample.gold
+        assert sample.meta["task3_index"] == sample.meta["index"]
+
+
 def test_gif_gives_first_frame(mini_dataset):
     gif = next(s for s in mini_dataset.stickers.values() if s.path.suffix == ".gif")
     img = mini_dataset.stickers.image(gif.sticker_id)

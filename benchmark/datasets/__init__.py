@@ -29,20 +29,27 @@ def load_dataset(
     data_dir: Path | None = None,
     files: Mapping[str, Path] | None = None,
     seed: int = 0,
+    *,
+    language: str = "en",
+    annotated_only: bool = False,
 ) -> Dataset:
+    """Dataset ``name``; ``files``, ``language`` and ``annotated_only`` are
+    :func:`~benchmark.datasets.mod.load_mod`'s (MojiChat's files have no language prefix, so
+    ``language`` changes nothing there)."""
     from benchmark.datasets.mod import load_mod
 
+    options = {"files": files, "language": language, "annotated_only": annotated_only}
     if name == "mod":
         if data_dir is None:
             raise DataError(
                 "--dataset mod needs --data-dir DIR: the MOD (DSTC10 Track 1) directory with "
-                "id2img.json, meme_set/ and the dialogue files"
+                "img2id.json (or id2img.json), meme_set/ and the dialogue files"
             )
-        return load_mod(Path(data_dir), name="mod", files=files)
+        return load_mod(Path(data_dir), name="mod", **options)
     if name == "mojichat":
         if data_dir is None:
             from benchmark.datasets.mojichat import ensure_mojichat
 
             data_dir = ensure_mojichat(cache_root() / "datasets", seed=seed)
-        return load_mod(Path(data_dir), name="mojichat", files=files)
+        return load_mod(Path(data_dir), name="mojichat", **options)
     raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")

@@ -1,21 +1,40 @@
-"""The files of a MOD-layout directory around the dialogues (see :mod:`benchmark.datasets.mod`):
-which JSON file is which split (:func:`find_files`), the sticker set (``id2img.json``, ``meme_set/``,
-``sticker_meta.json``: :func:`load_stickers`) and the emotion names (``emotions.json``:
-:func:`read_emotion_names`), with sticker ids normalised once (:func:`normalize_sticker_id`).
+"""Which file of a MOD-layout directory is which (:func:`find_files`), and the emotion names
+(``emotion_dict.json`` or ``emotions.json``: :func:`read_emotion_names`), with sticker ids
+normalised once (:func:`normalize_sticker_id`). The sticker set is read by
+:mod:`benchmark.datasets.mod_stickers`, the dialogues and task items by :mod:`benchmark.datasets.mod`.
+
+Two layouts are found by name. The organisers' release prefixes every dialogue and task file with
+its language (``e_train.json``, ``c_val_task2.json``, ``e_test_hard_task3.json``, ...), and one
+directory may hold both languages: ``language`` picks one and the other's files are ignored, not
+an error. Files without a prefix (the preprocessed layout of public baselines and MojiChat:
+``train.json``, ``validation.json``, ``test_easy_task2.json``) are read whatever the language.
+Task-1 files (text responses) are not sticker selection and are ignored.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from benchmark.errors import DataError
 from benchmark.io import read_json
-from benchmark.types import Sticker, StickerStore
 
+LANGUAGES = {"en": "e", "zh": "c"}  # language -> the release's file prefix
+SIDE_FILES = {  # role -> file name: read where present, never guessed
+    "img2id": "img2id.json",
+    "id2img": "id2img.json",
+    "emotion_dict": "emotion_dict.json",
+    "emotions": "emotions.json",
+    "sticker_meta": "sticker_meta.json",
+    "ocr": "ocr.json",
+}
 _TEST_SPLIT = re.compile(r"(test_[A-Za-z0-9]+)")
+_LANGUAGE_PREFIX = re.compile(r"(?:^|_)([ce])_(?=train|val|test)")
+_VALIDATION = re.compile(r"valid|(?:^|[_.-])val(?:[_.-]|$)")
+_TASK = re.compile(r"task([0-9]+)")
+_SPLIT_ROLE = re.compile(r"train|validation(?:\.task[23])?|test_[A-Za-z0-9]+\.task[23]")
 
 
 def normalize_sticker_id(raw: Any) -> str:
@@ -24,23 +43,59 @@ def normalize_sticker_id(raw: Any) -> str:
     return str(int(text)) if text.isdigit() else text
 
 
-def find_files(root: Path, overrides: Mapping[str, Path] | None = None) -> dict[str, Path]:
-    """Map file roles (``train``, ``validation``, ``test_easy.task2``, ...) to paths by name.
+def check_language(language: str) -> str:
+    """One line naming the choices: an unknown language would otherwise read only unprefixed files."""
+    if language not in LANGUAGES:
+        raise DataError(f"language {language!r}: choose one of {', '.join(LANGUAGES)} (MOD's e_ and c_ files)")
+    return language
 
-    ``overrides`` (from ``--data-file ROLE=PATH``) take precedence over what is found.
+
+def _split_role(name: str, language: str) -> str | None:
+    """The role of a dialogue or task file called ``name`` (lower case), or ``None`` to skip it."""
+    prefix = _LANGUAGE_PREFIX.search(name)
+    if prefix and prefix.group(1) != LANGUAGES[language]:
+        return None  # the other language's file
+    task = _TASK.search(name)
+    if task and task.group(1) not in ("2", "3"):
+        return None  # task 1 (text response) or an unknown task
+    test = _TEST_SPLIT.search(name)
+    if test and task:
+        return f"{test.group(1)}.task{task.group(1)}"
+    if _VALIDATION.search(name) and task:
+        return f"validation.task{task.group(1)}"
+    if "train" in name:
+        return "train"
+    if _VALIDATION.search(name) and not test:
+        return "validation"
+    return None
+
+
+def _check_role(role: str) -> None:
+    if role not in SIDE_FILES and not _SPLIT_ROLE.fullmatch(role):
+        raise DataError(
+            f"--data-file {role}=...: unknown role {role!r}; use train, validation, validation.task2, "
+            f"validation.task3, test_NAME.task2, test_NAME.task3 or one of {', '.join(SIDE_FILES)}"
+        )
+
+
+def find_files(root: Path, overrides: Mapping[str, Path] | None = None, language: str = "en") -> dict[str, Path]:
+    """Map file roles (``train``, ``validation``, ``validation.task2``, ``test_easy.task2``,
+    ``img2id``, ``ocr``, ...) to paths by name, for ``language`` ("en" or "zh").
+
+    ``overrides`` (from ``--data-file ROLE=PATH``) take precedence over what is found; their
+    roles must be ones the loader reads, so that a typo is not a silently ignored file.
     """
+    check_language(language)
+    overrides = dict(overrides or {})
     found: dict[str, Path] = {}
-    json_files = sorted(p for p in root.glob("*.json"))
-    for path in json_files:
-        name = path.name.lower()
-        test = _TEST_SPLIT.search(name)
-        if test and ("task2" in name or "task3" in name):
-            role = f"{test.group(1)}.{'task2' if 'task2' in name else 'task3'}"
-        elif "train" in name:
-            role = "train"
-        elif "valid" in name:
-            role = "validation"
-        else:
+    for role, file_name in SIDE_FILES.items():
+        if (root / file_name).is_file():
+            found[role] = root / file_name
+    for path in sorted(root.glob("*.json")):
+        if path.name in SIDE_FILES.values():
+            continue
+        role = _split_role(path.name.lower(), language)
+        if role is None or role in overrides:
             continue
         if role in found:
             raise DataError(
@@ -48,65 +103,12 @@ def find_files(root: Path, overrides: Mapping[str, Path] | None = None) -> dict[
                 f"name one explicitly with --data-file {role}=PATH"
             )
         found[role] = path
-    for role, path in (overrides or {}).items():
+    for role, path in overrides.items():
+        _check_role(role)
         if not Path(path).is_file():
             raise DataError(f"--data-file {role}={path}: no such file")
         found[role] = Path(path)
     return found
-
-
-def _check_sticker_keys(path: Path, keys: Iterable[str]) -> None:
-    """``"030"`` and ``"30"`` in one file are one sticker twice; which one wins must not be silent."""
-    seen: dict[str, str] = {}
-    for key in keys:
-        sticker_id = normalize_sticker_id(key)
-        if sticker_id in seen:
-            raise DataError(f"{path}: keys {seen[sticker_id]!r} and {key!r} are both sticker {sticker_id!r}; keep one")
-        seen[sticker_id] = key
-
-
-def load_stickers(root: Path) -> StickerStore:
-    id2img = read_json(root / "id2img.json")
-    if not isinstance(id2img, dict):
-        raise DataError(f"{root / 'id2img.json'}: expected an object mapping sticker id to file name")
-    _check_sticker_keys(root / "id2img.json", id2img)
-    metadata = _sticker_meta(root / "sticker_meta.json")
-    image_root = (root / "meme_set").resolve()
-    stickers = []
-    for raw_id, file_name in id2img.items():
-        sticker_id = normalize_sticker_id(raw_id)
-        if not isinstance(file_name, str) or not file_name:
-            raise DataError(f"{root / 'id2img.json'}: sticker {raw_id!r} has no file name")
-        path = (image_root / file_name).resolve()
-        if not path.is_relative_to(root.resolve()):
-            raise DataError(
-                f"{root / 'id2img.json'}: the image of sticker {raw_id!r} ({file_name!r}) points "
-                "outside the dataset directory; refusing to read it"
-            )
-        if not path.is_file():
-            raise DataError(f"{root / 'id2img.json'}: the image of sticker {raw_id!r} is missing: {path}")
-        meta = metadata.get(sticker_id, {})
-        stickers.append(Sticker(sticker_id, path, meta=meta))
-    return StickerStore(stickers, root=root)
-
-
-def _sticker_meta(path: Path) -> dict[str, dict]:
-    """Optional ``{sticker id: {key: value}}``; each sticker keeps its object as ``Sticker.meta``."""
-    if not path.exists():
-        return {}
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise DataError(
-            f"{path}: expected an object mapping sticker id to an object of metadata, got {type(data).__name__}"
-        )
-    for raw_id, meta in data.items():
-        if not isinstance(meta, dict):
-            raise DataError(
-                f"{path}: the metadata of sticker {raw_id!r} is {type(meta).__name__}, not an object; "
-                'make it {"key": value}'
-            )
-    _check_sticker_keys(path, data)
-    return {normalize_sticker_id(k): v for k, v in data.items()}
 
 
 def _emotions_by_id(path: Path, data: dict) -> list:
@@ -148,15 +150,72 @@ def _read_emotions(path: Path) -> tuple[str, ...]:
     return tuple(names)
 
 
-def read_emotion_names(root: Path, used: Mapping[int, str]) -> tuple[str, ...]:
-    """Names for the emotion ids ``used`` (id -> first place it occurs).
+def integer(raw: Any) -> int | None:
+    """``3`` and ``"3"`` are 3; ``1.5``, ``true`` and ``Infinity`` are not (``int()`` takes or crashes on)."""
+    if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+        return None
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return None
 
-    Without emotions.json the ids themselves define the classes, so they must run 0..N-1: a
+
+def _read_emotion_dict(path: Path) -> tuple[str, ...]:
+    """The release's emotion_dict.json, ``{name: id}``: ids 0..N-1, each given to one name."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise DataError(f'{path}: expected an object mapping emotion name to id ({{"happy": 0, ...}})')
+    by_id: dict[int, str] = {}
+    for name, raw in data.items():
+        value = integer(raw)
+        if not name:
+            raise DataError(f"{path}: an emotion (id {raw!r}) has an empty name; give each one a non-empty string")
+        if value is None or value < 0:
+            raise DataError(f"{path}: emotion {name!r} has id {raw!r}; the ids must be integers 0, 1, 2, ...")
+        if value in by_id:
+            raise DataError(
+                f"{path}: emotion id {value} is given to names {by_id[value]!r} and {name!r}; "
+                "each emotion needs its own id"
+            )
+        by_id[value] = name
+    missing = next((i for i in range(len(by_id)) if i not in by_id), None)
+    if missing is not None:
+        raise DataError(
+            f"{path}: the emotion ids must be 0..{len(by_id) - 1}, each once, but {missing} is missing; "
+            "number the emotions from 0"
+        )
+    return tuple(by_id[i] for i in range(len(by_id)))
+
+
+def _named_emotions(files: Mapping[str, Path]) -> tuple[Path, tuple[str, ...]] | None:
+    """The emotion names from emotion_dict.json and/or emotions.json; two files that disagree are
+    refused, since which one won would otherwise be silent."""
+    found = []
+    if "emotion_dict" in files:
+        found.append((files["emotion_dict"], _read_emotion_dict(files["emotion_dict"])))
+    if "emotions" in files:
+        found.append((files["emotions"], _read_emotions(files["emotions"])))
+    if len(found) == 2 and found[0][1] != found[1][1]:
+        (a, names_a), (b, names_b) = found
+        raise DataError(
+            f"{a} and {b} name the emotions differently ({list(names_a[:3])}... vs {list(names_b[:3])}...); "
+            "remove one of them"
+        )
+    return found[0] if found else None
+
+
+def read_emotion_names(root: Path, used: Mapping[int, str], files: Mapping[str, Path] | None = None) -> tuple[str, ...]:
+    """Names for the emotion ids ``used`` (id -> first place it occurs), from the ``files`` roles
+    ``emotion_dict`` / ``emotions`` (default: ``root``'s emotions.json).
+
+    Without either file the ids themselves define the classes, so they must run 0..N-1: a
     stray 999 among 0..11 would otherwise make 1000 classes, 988 of them never seen.
     """
-    path = root / "emotions.json"
-    if path.exists():
-        names = _read_emotions(path)
+    if files is None:
+        files = {"emotions": root / "emotions.json"} if (root / "emotions.json").is_file() else {}
+    named = _named_emotions(files)
+    if named is not None:
+        path, names = named
         top = max(used, default=-1)
         if top >= len(names):
             raise DataError(f"{path}: lists {len(names)} emotions but emotion id {top} is used ({used[top]})")
@@ -168,6 +227,6 @@ def read_emotion_names(root: Path, used: Mapping[int, str]) -> tuple[str, ...]:
         raise DataError(
             f"{root}: no emotions.json, and the emotion ids used are not 0..N-1 without gaps: id {gap} "
             f"never occurs but {shown} do (id {beyond[0]} at {used[beyond[0]]}); "
-            "ship an emotions.json that names the emotions"
+            "ship an emotions.json that names the emotions (or the release's emotion_dict.json, name -> id)"
         )
     return tuple(f"emotion_{i}" for i in range(len(used)))
