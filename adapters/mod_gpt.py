@@ -7,11 +7,27 @@ Model and sequence layout: :mod:`stickerbench.models.mod_gpt`. What this adapter
   cache. Stickers inside the history enter as ``img_ff(feature)`` slots.
 * **Score**: ``-||img_inverse_ff(h[TAG]) - feature(c)||_2`` per candidate.
 * **Emotion** (an addition; the public model has none, the CKS paper reports MOD-GPT's Acc):
-  a linear head on ``h[TAG]`` trained with cross-entropy on the sample's emotion label.
+  a linear head on a *detached* ``h[TAG]`` trained with cross-entropy on the sample's emotion
+  label, so the ranker is the public one; ``--option mod_gpt_joint_emotion=1`` lets the emotion
+  loss train GPT-2 too (the joint model this adapter first trained).
+  ``classify_emotion`` (MOD task 3, the sent sticker given) reads the same head: ``h[TAG]`` is
+  computed before any sticker is compared with it, so the sent sticker cannot change it, and
+  MOD-GPT's ``task3_acc@1`` equals its ``emotion_acc`` on the same samples.
 * **Training** (``baselines/MOD-GPT-E/train.py``): every training sample is a response with its
   sticker (LM + flag=1 + MSE to the gold feature + emotion); as in the public data pipeline, turns
   sent *without* a sticker are responses too (LM + flag=0): one such earlier turn of the same
-  context per sample, drawn each epoch (for a random quarter of the samples in ``tiny``). AdamW lr 6e-5, clip 1.0 in the paper preset.
+  context per sample, drawn each epoch (for a random quarter of the samples in ``tiny``).
+* **Recipe**, paper preset = ``baselines/MOD-GPT-E/train.py``: transformers' ``AdamW`` at its
+  defaults (eps 1e-6, no weight decay), lr 6e-5 constant (no scheduler, no warmup), one dialogue
+  per step (batch 1, no accumulation), clip 1.0, 10 epochs (the harness keeps the best epoch
+  by validation MRR). (The repository's other script, ``MOD-GPT-E/parallel_train.py``, ran 8
+  epochs on 8 GPUs accumulating 5 steps: batch 40; under DDP pass a batch of at least the
+  world size.) The tiny preset keeps batch 32, lr 2e-3, 2 epochs and the shared warmup + cosine,
+  so that it trains in about two minutes on two CPU cores; batch 1 would take ~6000 steps an epoch.
+* **Feature standardisation**: the MSE target and the candidate table are CLIP features centred
+  by their mean and scaled by one scalar (see :meth:`ModGptSelector.encode`); the statistics are
+  those of the training store, saved with the checkpoint (``feature_stats.safetensors``) and
+  restored on load, so a loaded model scores any store exactly as it was trained.
 * **Speakers**: ``[speaker1]``/``[speaker2]`` by order of first appearance in the dialogue.
 
 Presets: ``paper`` = ``gpt2`` + ``openai/clip-vit-base-patch32`` (override with
@@ -30,6 +46,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmark.checkpoints import load_weights, save_weights
+from benchmark.errors import SelectorError
 from benchmark.features import module_fingerprint
 from benchmark.selector import SelectorContext
 from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
@@ -37,6 +55,7 @@ from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, Sample, ScoreBatch, StickerStore
 from stickerbench.adapters.backbone_sources import add_tiny_clip, lm_and_clip_sources, paper_clip
 from stickerbench.adapters.base import TorchSelector
+from stickerbench.adapters.options import option_flag
 from stickerbench.adapters.sticker_table import StickerTable
 from stickerbench.adapters.tiny_clip import tiny_clip_config
 from stickerbench.adapters.turns import history_and_response
@@ -54,8 +73,18 @@ from stickerbench.models.mod_gpt import (
 TINY = {"embd": 48, "layers": 2, "heads": 4, "positions": 64, "vocab": 1000}  # ~2 min on 2 CPU cores
 DEFAULTS = {
     "tiny": RecipeDefaults(epochs=2, batch_size=32, lr=2e-3, weight_decay=0.01),
-    "paper": RecipeDefaults(epochs=5, batch_size=16, lr=6e-5, weight_decay=0.0),
+    "paper": RecipeDefaults(
+        epochs=10,
+        batch_size=1,
+        lr=6e-5,
+        weight_decay=0.0,
+        schedule="constant",
+        warmup_ratio=0.0,
+        grad_clip=1.0,
+        eps=1e-6,
+    ),
 }
+STATS = "feature_stats.safetensors"
 
 
 class ModGptRecipe:
@@ -109,7 +138,7 @@ class ModGptSelector(TorchSelector):
         out = {
             "clip": clip,
             "max_len": MAX_LEN if self.ctx.preset == "paper" else TINY["positions"],
-            "emotion_head": "added on h[TAG]",
+            "emotion_head": "joint on h[TAG]" if self.joint_emotion else "on a detached h[TAG]",
             "recipe": asdict(DEFAULTS[self.ctx.preset]),
         }
         return {**out, "tiny": TINY} if self.ctx.preset == "tiny" else out
@@ -139,13 +168,35 @@ class ModGptSelector(TorchSelector):
         self.vocab = ModGptVocab.from_tokenizer(self.tokenizer)
         self.max_len = min(MAX_LEN, lm.config.n_positions)
         clip = ClipImageFeatures.load(clip_source)
-        self.model = nn.ModuleDict({"gpt": ModGPT(lm, clip.dim, self.ctx.num_emotions), "clip": clip})
+        gpt = ModGPT(lm, clip.dim, self.ctx.num_emotions, joint_emotion=self.joint_emotion)
+        self.model = nn.ModuleDict({"gpt": gpt, "clip": clip})
         fp = module_fingerprint(clip, {"processor": clip.processor.to_dict(), "kind": "clip-image-features-v1"})
         self.stickers = StickerTable(self._clip_features, fp, "mod-gpt: CLIP stickers")
         self._stats: tuple[torch.Tensor, torch.Tensor] | None = None
 
+    @property
+    def joint_emotion(self) -> bool:
+        return option_flag(self.ctx.options, "mod_gpt_joint_emotion")
+
     def recipe(self, data):
         return ModGptRecipe(self, data)
+
+    def save(self, path: Path) -> None:
+        """The checkpoint, plus the feature statistics (not parameters, so not in its weights)."""
+        super().save(path)
+        if self._stats is not None:
+            mean, scale = self._stats
+            save_weights(Path(path) / STATS, {"mean": mean.float().cpu(), "scale": scale.float().reshape(1).cpu()})
+
+    @classmethod
+    def load(cls, path: Path, ctx: SelectorContext) -> "ModGptSelector":
+        """A checkpoint without the statistics file (written before it existed) falls back to the
+        statistics of the first store encoded."""
+        selector = super().load(path, ctx)
+        if (Path(path) / STATS).is_file():
+            stats = load_weights(Path(path) / STATS)
+            selector._stats = (stats["mean"].to(selector.device), stats["scale"][0].to(selector.device))
+        return selector
 
     # ------------------------------------------------------------------ tensors
 
@@ -172,7 +223,7 @@ class ModGptSelector(TorchSelector):
         raw = self.stickers.matrix
         if self._stats is None:
             # Centred and scaled by one scalar, with statistics of the first store seen (the
-            # training store; the evaluation store of a loaded checkpoint, the same dataset's):
+            # training store; a loaded checkpoint brings them along, see save and load):
             # L2 geometry, hence the ranking rule, is unchanged, but the MSE term gets an O(1)
             # weight whatever the backbone's feature scale instead of vanishing next to the LM loss.
             self._stats = (raw.mean(0), raw.std().clamp_min(1e-6))
@@ -188,6 +239,14 @@ class ModGptSelector(TorchSelector):
             out.emotion_logits.float().cpu().numpy().astype(np.float64) if out.emotion_logits is not None else None
         )
         return ScoreBatch(scores=scores.cpu().numpy().astype(np.float64), emotion_logits=emotions)
+
+    def classify_emotion(self, queries: Sequence[Query]) -> np.ndarray:
+        """MOD task 3: the emotion head on ``h[TAG]``, through the scoring path (each query's one
+        candidate is the sent sticker, which ``h[TAG]`` does not read)."""
+        logits = self.score(queries).emotion_logits
+        if logits is None:
+            raise SelectorError(f"{self.name}: no emotion head (the dataset has no emotion labels)")
+        return logits
 
 
 def build(ctx: SelectorContext) -> ModGptSelector:

@@ -66,7 +66,21 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="ROLE=PATH",
         help="name a file explicitly instead of finding it by name; ROLE is train, validation, "
-        "test_easy.task2, test_easy.task3, test_hard.task2, ... (repeatable)",
+        "validation.task2, validation.task3, test_easy.task2, test_easy.task3, test_hard.task2, ..., "
+        "img2id, id2img, emotion_dict, emotions, sticker_meta or ocr (repeatable)",
+    )
+    g.add_argument(
+        "--language",
+        choices=["en", "zh"],
+        default="en",
+        help="which of MOD's languages to read: en (the e_ files, as the CKS paper) or zh (the c_ files); "
+        "files without a language prefix are read either way (default en)",
+    )
+    g.add_argument(
+        "--annotated-only",
+        action="store_true",
+        help="keep only the annotated items of a partly annotated task-2 file (by default such a split "
+        "is refused: a split is either annotated or blind)",
     )
 
 

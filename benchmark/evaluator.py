@@ -4,15 +4,29 @@ The evaluator, not the selector, is responsible for trustworthy numbers: it chec
 ``ScoreBatch`` (shape, finiteness, emotion width) and refuses a bad one with a message naming
 the selector and sample, streams predictions to disk as it goes, and resumes a killed run from
 the rows already written.
+
+Two emotion protocols are measured, because published numbers use the easier one:
+
+* ``emotion_acc`` reads ``ScoreBatch.emotion_logits``: the emotion the selector predicts
+  together with its own pick among the candidates;
+* MOD's task 3 (``task3_acc@1/@5``) gives the selector the sticker that was sent: a selector
+  with an emotion head may implement ``classify_emotion(queries) -> [B, E]``, where each query's
+  ``candidates`` holds exactly that one sticker (``Sample.meta["sent_sticker"]``, else the gold).
+  It is called on every sample that has a sent sticker, blind ones included (their logits are
+  what a task-3 submission is made of), and validated like scores.
+
+A blind sample (``gold is None``) is scored and written like any other, with ``gold: null``;
+its metrics are ``None``, never invented.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,6 +37,8 @@ from benchmark.progress import progress_bar
 from benchmark.selector import Selector
 from benchmark.types import CandidateSet, Query, Sample, ScoreBatch, query_for
 
+EmotionHead = Callable[[Sequence[Query]], object]
+
 
 @dataclass(frozen=True)
 class SplitScores:
@@ -30,6 +46,28 @@ class SplitScores:
     stderr: dict[str, float | None]
     n: int
     seconds: float
+
+
+class ScoredBatch(NamedTuple):
+    """One validated batch: its samples and sets, scores ``[B, N]``, emotion logits ``[B, E]``
+    (or ``None``) and, per sample, the task-3 logits ``[E]`` (``None`` where not computed)."""
+
+    samples: list[Sample]
+    sets: list[CandidateSet]
+    scores: np.ndarray
+    logits: np.ndarray | None
+    task3: list[np.ndarray | None]
+
+
+def sent_sticker(sample: Sample) -> str | None:
+    """The sticker that was sent: the task-3 file's (present in blind splits too), else the gold."""
+    return sample.meta.get("sent_sticker") or sample.gold
+
+
+def emotion_head(selector: Selector) -> EmotionHead | None:
+    """The selector's ``classify_emotion``, or ``None`` when it has none (or sets it to ``None``)."""
+    head = getattr(selector, "classify_emotion", None)
+    return head if callable(head) else None
 
 
 def validate_batch(
@@ -55,18 +93,29 @@ def validate_batch(
         )
     logits = None
     if batch.emotion_logits is not None:
-        logits = _numeric_array(selector_name, "emotion logits", batch.emotion_logits, queries)
-        if num_emotions is not None and logits.shape != (len(queries), num_emotions):
-            raise SelectorError(
-                f"selector {selector_name!r} returned emotion logits of shape {logits.shape}; the "
-                f"dataset has {num_emotions} emotions, so [{len(queries)}, {num_emotions}] is expected"
-            )
-        if not np.isfinite(logits).all():
-            row = int(np.argwhere(~np.isfinite(logits))[0][0])
-            raise SelectorError(
-                f"selector {selector_name!r} returned a non-finite emotion logit for sample {queries[row].sample_id}"
-            )
+        logits = validate_emotion_logits(selector_name, "emotion logits", queries, batch.emotion_logits, num_emotions)
     return scores, logits
+
+
+def validate_emotion_logits(
+    selector_name: str, what: str, queries: Sequence[Query], values: object, num_emotions: int | None
+) -> np.ndarray:
+    """``values`` as a finite float64 ``[B, E]`` array, or a :class:`SelectorError` saying what is wrong."""
+    logits = _numeric_array(selector_name, what, values, queries)
+    width = num_emotions if num_emotions is not None else (logits.shape[1] if logits.ndim == 2 else "E")
+    if logits.ndim != 2 or logits.shape[0] != len(queries) or logits.shape[1] != width:
+        known = f"the dataset has {num_emotions} emotions, so " if num_emotions is not None else ""
+        raise SelectorError(
+            f"selector {selector_name!r} returned {what} of shape {logits.shape}; {known}"
+            f"[{len(queries)}, {width}] is expected (first sample {queries[0].sample_id})"
+        )
+    if not np.isfinite(logits).all():
+        row = int(np.argwhere(~np.isfinite(logits))[0][0])
+        raise SelectorError(
+            f"selector {selector_name!r} returned a non-finite value in its {what} for sample "
+            f"{queries[row].sample_id}; fix the selector (logits must be finite floats)"
+        )
+    return logits
 
 
 def _to_numpy(x: object) -> object:
@@ -100,33 +149,69 @@ def scored_batches(
     progress: bool = True,
     selector_name: str | None = None,
     split: str | None = None,
-) -> Iterator[tuple[list[Sample], list[CandidateSet], np.ndarray, np.ndarray | None]]:
-    """Yield validated ``(samples, candidate sets, scores, emotion logits)`` batch by batch.
+    task3: bool = False,
+) -> Iterator[ScoredBatch]:
+    """Yield validated batches (see :class:`ScoredBatch`).
 
-    A selector raising inside ``score`` becomes one :class:`SelectorError` naming it, the split
-    and the batch's first sample.
+    With ``task3``, a selector's ``classify_emotion`` is called too, on the batch's samples
+    that have a sent sticker (never when the dataset has no emotions). A selector raising inside
+    ``score`` or ``classify_emotion`` becomes one :class:`SelectorError` naming it, the method,
+    the split and the batch's first sample.
     """
     name = selector_name or selector.meta.name
     on_split = f" on split {split!r}" if split else ""
+    head = emotion_head(selector) if task3 and num_emotions != 0 else None
     if len(samples) != len(candidate_sets):
         raise SelectorError("internal: samples and candidate sets differ in length")
+
+    def call(method: str, fn, queries: list[Query]):
+        try:
+            return fn(queries)
+        except BenchmarkError:
+            raise
+        except Exception as exc:
+            raise SelectorError(
+                f"selector {name!r} failed in {method}{on_split}, batch starting at sample "
+                f"{queries[0].sample_id}: {type(exc).__name__}: {exc} (--debug shows the traceback)"
+            ) from exc
+
     with progress_bar(total=len(samples), desc=desc, unit="sample", disable=not progress, leave=False) as bar:
         for start in range(0, len(samples), batch_size):
             batch_samples = list(samples[start : start + batch_size])
             batch_sets = list(candidate_sets[start : start + batch_size])
             queries = [query_for(s, c) for s, c in zip(batch_samples, batch_sets)]
-            try:
-                batch = selector.score(queries)
-            except BenchmarkError:
-                raise
-            except Exception as exc:
-                raise SelectorError(
-                    f"selector {name!r} failed in score{on_split}, batch starting at sample "
-                    f"{queries[0].sample_id}: {type(exc).__name__}: {exc} (--debug shows the traceback)"
-                ) from exc
-            scores, logits = validate_batch(name, queries, batch, num_emotions)
-            yield batch_samples, batch_sets, scores, logits
+            scores, logits = validate_batch(name, queries, call("score", selector.score, queries), num_emotions)
+            task3 = (
+                [None] * len(batch_samples) if head is None else _task3(name, head, call, batch_samples, num_emotions)
+            )
+            yield ScoredBatch(batch_samples, batch_sets, scores, logits, task3)
             bar.update(len(batch_samples))
+
+
+def _task3(
+    name: str, head: EmotionHead, call: Callable, samples: list[Sample], num_emotions: int | None
+) -> list[np.ndarray | None]:
+    """Each sample's validated ``classify_emotion`` logits, ``None`` where no sticker was sent."""
+    out: list[np.ndarray | None] = [None] * len(samples)
+    sent = [(i, sent_sticker(s)) for i, s in enumerate(samples)]
+    sent = [(i, sticker) for i, sticker in sent if sticker is not None]
+    if not sent:
+        return out
+    queries = [Query(samples[i].sample_id, samples[i].context, samples[i].speaker, (sticker,)) for i, sticker in sent]
+    raw = call("classify_emotion", head, queries)
+    if raw is None:
+        raise SelectorError(
+            f"selector {name!r} returned None from classify_emotion (first sample {queries[0].sample_id}); "
+            "return [B, E] logits, or set classify_emotion = None"
+        )
+    logits = validate_emotion_logits(name, "classify_emotion logits", queries, raw, num_emotions)
+    for row, (i, _) in enumerate(sent):
+        out[i] = logits[row]
+    return out
+
+
+def _gold_index(cands: CandidateSet) -> int | None:
+    return None if cands.gold is None else cands.gold_index
 
 
 def quick_metrics(
@@ -137,28 +222,41 @@ def quick_metrics(
     num_emotions: int | None = None,
     progress: bool = False,
 ) -> dict[str, float | None]:
-    """Metrics without writing anything: used for early stopping during training."""
+    """Metrics without writing anything: used for early stopping during training (no task 3)."""
     acc = MetricAccumulator()
-    for batch_samples, batch_sets, scores, logits in scored_batches(
-        selector, samples, candidate_sets, batch_size, num_emotions, progress=progress
-    ):
-        for i, (sample, cands) in enumerate(zip(batch_samples, batch_sets)):
-            acc.add(scores[i], cands.gold_index, None if logits is None else logits[i], sample.emotion)
+    for batch in scored_batches(selector, samples, candidate_sets, batch_size, num_emotions, progress=progress):
+        for i, (sample, cands) in enumerate(zip(batch.samples, batch.sets)):
+            logits = None if batch.logits is None else batch.logits[i]
+            acc.add(batch.scores[i], _gold_index(cands), logits, sample.emotion)
     return acc.result()
 
 
-def prediction_row(sample: Sample, cands: CandidateSet, scores: np.ndarray, logits: np.ndarray | None) -> dict:
-    """One line of ``predictions/<model>/<split>.jsonl``: enough to recompute every metric."""
+def _floats(values: np.ndarray | None) -> list[float] | None:
+    return None if values is None else [float(x) for x in values]
+
+
+def prediction_row(
+    sample: Sample,
+    cands: CandidateSet,
+    scores: np.ndarray,
+    logits: np.ndarray | None,
+    task3_logits: np.ndarray | None = None,
+) -> dict:
+    """One line of ``predictions/<model>/<split>.jsonl``: enough to recompute every metric and to
+    write a DSTC10 submission (``index``: the item's position in its task-2 file, when it has one)."""
     order = np.argsort(-scores, kind="stable")
     return {
         "sample_id": sample.sample_id,
+        "index": sample.meta.get("index"),
         "candidates": list(cands.candidates),
         "gold": cands.gold,
         "scores": [float(s) for s in scores],
         "predicted": cands.candidates[int(order[0])],
         "emotion": sample.emotion,
-        "emotion_logits": None if logits is None else [float(x) for x in logits],
+        "emotion_logits": _floats(logits),
         "emotion_predicted": None if logits is None else int(np.argmax(logits)),
+        "sent_sticker": sent_sticker(sample) if task3_logits is not None else None,
+        "task3_logits": _floats(task3_logits),
     }
 
 
@@ -221,7 +319,7 @@ def evaluate_split(
     started = time.perf_counter()
     if todo:
         with JsonlAppender(predictions_path) as out:
-            for batch_samples, batch_sets, scores, logits in scored_batches(
+            for batch in scored_batches(
                 selector,
                 [s for s, _ in todo],
                 [c for _, c in todo],
@@ -231,9 +329,11 @@ def evaluate_split(
                 progress,
                 selector_name,
                 split,
+                task3=True,
             ):
-                for i, (sample, cands) in enumerate(zip(batch_samples, batch_sets)):
-                    out.write(prediction_row(sample, cands, scores[i], None if logits is None else logits[i]))
+                for i, (sample, cands) in enumerate(zip(batch.samples, batch.sets)):
+                    logits = None if batch.logits is None else batch.logits[i]
+                    out.write(prediction_row(sample, cands, batch.scores[i], logits, batch.task3[i]))
     elif not predictions_path.exists():
         atomic_write_text(predictions_path, "")
     seconds = time.perf_counter() - started
@@ -247,11 +347,15 @@ def _dump(row: dict) -> str:
 
 
 def accumulate_predictions(path: Path) -> MetricAccumulator:
-    """Every row of a predictions file, accumulated: metrics and their standard errors."""
+    """Every row of a predictions file, accumulated: metrics and their standard errors.
+
+    Rows written before task 3 existed have no ``task3_logits``: their task-3 metrics are ``None``.
+    """
     acc = MetricAccumulator()
     for _, row in read_jsonl(path):
-        gold_index = row["candidates"].index(row["gold"])
-        acc.add(row["scores"], gold_index, row.get("emotion_logits"), row.get("emotion"))
+        gold = row.get("gold")
+        gold_index = None if gold is None else row["candidates"].index(gold)
+        acc.add(row["scores"], gold_index, row.get("emotion_logits"), row.get("emotion"), row.get("task3_logits"))
     return acc
 
 

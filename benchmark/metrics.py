@@ -4,25 +4,35 @@ Public sticker-selection code broke ties towards index 0, where the gold always 
 constant scorer looked perfect. Here the gold's rank under ties is a uniform random variable:
 with ``a = 1 + #(s > s_gold)`` and ``b = #(s >= s_gold)``, every rank in ``[a, b]`` is equally
 likely, and each metric is the expectation over that choice. A constant scorer therefore gets
-exactly recall@1 = 1/N and MRR = H_N / N.
+exactly recall@1 = 1/N and MRR = H_N / N; a constant emotion head gets task3_acc@k = min(k, E)/E.
 
-Definitions (per sample, then averaged over samples):
+Definitions (per sample, then averaged over the samples that have what the metric needs):
 
 * ``recall@k`` = P(rank <= k)
 * ``mrr``      = E[1 / rank]
 * ``map@5``    = E[1 / rank · 1(rank <= 5)]  (DSTC10's "MAP": MRR truncated at 5)
-* ``emotion_acc`` = P(the gold emotion is the top-1 logit), ties split evenly.
+* ``emotion_acc`` = P(the gold emotion is the top-1 logit of ``ScoreBatch.emotion_logits``),
+  ties split evenly: the emotion predicted together with the selector's *own* pick (the harder
+  protocol: a wrong pick usually means a wrong emotion);
+* ``task3_acc@k`` = P(the gold emotion is among the top-k logits of ``classify_emotion``), ties
+  split evenly: MOD's task 3, where the model is given the sticker that was sent.
+
+A sample without a gold sticker (a blind split) adds nothing to the ranking metrics, and one
+without an emotion label nothing to the emotion metrics: a metric no sample can define is
+``None``, never a number made up from nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 RANKING_METRICS = ("recall@1", "recall@3", "recall@5", "mrr", "map@5")
-ALL_METRICS = (*RANKING_METRICS, "emotion_acc")
+TASK3_METRICS = ("task3_acc@1", "task3_acc@5")
+EMOTION_METRICS = ("emotion_acc", *TASK3_METRICS)
+ALL_METRICS = (*RANKING_METRICS, *EMOTION_METRICS)
 
 
 @dataclass(frozen=True)
@@ -69,44 +79,76 @@ def emotion_hit(logits: Sequence[float] | np.ndarray, gold_emotion: int) -> floa
     return RankRange.of(logits, gold_emotion).recall_at(1)
 
 
+def task3_hits(logits: Sequence[float] | np.ndarray, gold_emotion: int) -> dict[str, float]:
+    """``task3_acc@1`` and ``task3_acc@5`` of one sample: P(gold among the top k), ties split."""
+    r = RankRange.of(logits, gold_emotion)
+    return {"task3_acc@1": r.recall_at(1), "task3_acc@5": r.recall_at(5)}
+
+
 @dataclass
-class MetricAccumulator:
-    """Running sums, so metrics can be computed while predictions stream to disk."""
+class _Mean:
+    """Running count, mean and sum of squared deviations of one metric's per-sample values.
+
+    Welford's update, not sums of squares: a metric that is the same for every sample (a
+    constant head's 1/E) gets a standard error of exactly 0, not the rounding noise of
+    ``Σx² − (Σx)²/n``.
+    """
 
     n: int = 0
-    sums: dict[str, float] | None = None
-    squares: dict[str, float] | None = None
-    emotion_n: int = 0
-    emotion_hits: float = 0.0
-    emotion_squares: float = 0.0
+    mean_: float = 0.0
+    m2: float = 0.0
+
+    def add(self, value: float) -> None:
+        self.n += 1
+        delta = value - self.mean_
+        self.mean_ += delta / self.n
+        self.m2 += delta * (value - self.mean_)
+
+    def mean(self) -> float | None:
+        return self.mean_ if self.n else None
+
+    def stderr(self) -> float | None:
+        if self.n < 2:
+            return None
+        return float(np.sqrt(max(0.0, self.m2) / (self.n - 1) / self.n))
+
+
+@dataclass
+class MetricAccumulator:
+    """Running sums, so metrics can be computed while predictions stream to disk.
+
+    ``n`` counts every sample added, scored or blind; each metric keeps its own count of the
+    samples that define it.
+    """
+
+    n: int = 0
+    means: dict[str, _Mean] = field(default_factory=lambda: {k: _Mean() for k in ALL_METRICS})
 
     def add(
         self,
         scores: Sequence[float] | np.ndarray,
-        gold_index: int,
+        gold_index: int | None,
         emotion_logits: Sequence[float] | np.ndarray | None = None,
         gold_emotion: int | None = None,
+        task3_logits: Sequence[float] | np.ndarray | None = None,
     ) -> None:
-        if self.sums is None:
-            self.sums = dict.fromkeys(RANKING_METRICS, 0.0)
-            self.squares = dict.fromkeys(RANKING_METRICS, 0.0)
-        for key, value in sample_metrics(scores, gold_index).items():
-            self.sums[key] += value
-            self.squares[key] += value * value
+        """One sample; ``gold_index=None`` is a blind item (scored, but no ranking metric)."""
         self.n += 1
-        if emotion_logits is not None and gold_emotion is not None:
-            hit = emotion_hit(emotion_logits, gold_emotion)
-            self.emotion_hits += hit
-            self.emotion_squares += hit * hit
-            self.emotion_n += 1
+        if gold_index is not None:
+            for key, value in sample_metrics(scores, gold_index).items():
+                self.means[key].add(value)
+        if gold_emotion is None:
+            return
+        if emotion_logits is not None:
+            self.means["emotion_acc"].add(emotion_hit(emotion_logits, gold_emotion))
+        if task3_logits is not None:
+            for key, value in task3_hits(task3_logits, gold_emotion).items():
+                self.means[key].add(value)
 
     def result(self) -> dict[str, float | None]:
-        """Metric name → mean; ``emotion_acc`` is ``None`` when no sample had logits and a label."""
-        out: dict[str, float | None] = {
-            k: (self.sums[k] / self.n if self.sums and self.n else None) for k in RANKING_METRICS
-        }
-        out["emotion_acc"] = self.emotion_hits / self.emotion_n if self.emotion_n else None
-        return out
+        """Metric name → mean; ``None`` where no sample defines it (blind split, no emotion head,
+        no labels, no ``classify_emotion``)."""
+        return {k: self.means[k].mean() for k in ALL_METRICS}
 
     def stderr(self) -> dict[str, float | None]:
         """Metric name → standard error of its mean over samples (sample std / √n).
@@ -115,22 +157,11 @@ class MetricAccumulator:
         mean: ±1.96·stderr is an approximate 95 % interval for the split's population. ``None``
         with fewer than two samples.
         """
-        out: dict[str, float | None] = {
-            k: (_stderr(self.sums[k], self.squares[k], self.n) if self.sums else None) for k in RANKING_METRICS
-        }
-        out["emotion_acc"] = _stderr(self.emotion_hits, self.emotion_squares, self.emotion_n)
-        return out
-
-
-def _stderr(total: float, squares: float, n: int) -> float | None:
-    if n < 2:
-        return None
-    variance = max(0.0, (squares - total * total / n) / (n - 1))
-    return float(np.sqrt(variance / n))
+        return {k: self.means[k].stderr() for k in ALL_METRICS}
 
 
 def compute_metrics(
-    rows: Iterable[tuple[Sequence[float], int, Sequence[float] | None, int | None]],
+    rows: Iterable[tuple[Sequence[float], int | None, Sequence[float] | None, int | None]],
 ) -> dict[str, float | None]:
     """Metrics over ``(scores, gold_index, emotion_logits, gold_emotion)`` rows."""
     acc = MetricAccumulator()

@@ -114,6 +114,8 @@ def plan_selectors(
     training = dataset.training_view()
 
     def context(preset: str) -> SelectorContext:
+        from benchmark.ocr import ocr_language  # the OCR language follows the dataset
+
         return SelectorContext(
             preset=preset,
             num_emotions=dataset.num_emotions,
@@ -121,7 +123,7 @@ def plan_selectors(
             seed=cfg.seed,
             device=device,
             cache_dir=cache_root(),
-            options=dict(cfg.options),
+            options={"ocr_lang": ocr_language(dataset.name), **cfg.options},
         )
 
     planned = [PlannedSelector(objects[id(obj)], obj, context(obj.meta.preset), None) for obj in given]

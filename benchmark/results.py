@@ -7,7 +7,11 @@ Schema (``schema_version`` 2), field by field:
 * ``harness`` — ``{name, version, git_sha, python, platform, libraries: {package: version},
   command, created, updated}``: what produced the numbers (``command`` is the latest one).
 * ``seed`` — the run's seed (candidate sets, training, random selector).
-* ``dataset`` — ``{name, fingerprint, root, emotion_names, splits: {split: number of samples}}``.
+* ``dataset`` — ``{name, fingerprint, root, emotion_names, splits: {split: number of samples},
+  files: {role: absolute path}, blind_splits: [split, ...]}``: ``files`` are the input files the
+  loader read (``train``, ``validation.task2``, ``test_easy.task2``, ``test_easy.task3``, …), which
+  ``export`` rewrites into submissions; ``blind_splits`` the splits released without answers. A
+  free-form object: runs written before these two fields lack them.
 * ``candidates.<split>`` — ``{fingerprint, num_candidates, seed, strategy, manifest}``:
   the sha256 of ``OUT/candidates/<split>.jsonl``, N, the seed, ``sampled`` or ``official``,
   and the manifest's path relative to OUT.
@@ -25,11 +29,19 @@ Schema (``schema_version`` 2), field by field:
     selector's source (its module and the project modules it imports), the checkpoint scored,
     the training seed and ``--epochs``/``--lr``/… overrides (null for selectors that do not
     train), and the candidate fingerprint. A resume never mixes two identities;
-  * ``metrics`` — ``recall@1, recall@3, recall@5, mrr, map@5`` (fractions in [0, 1]) and
-    ``emotion_acc`` (null when the selector has no emotion head or the split no labels);
+  * ``metrics`` — ``recall@1, recall@3, recall@5, mrr, map@5`` (fractions in [0, 1]; null on a
+    blind split, whose items have no gold), ``emotion_acc`` (the emotion predicted with the
+    selector's own pick; null when the selector has no emotion head or the split no labels) and
+    ``task3_acc@1, task3_acc@5`` (MOD task 3: the emotion given the sent sticker, from the
+    selector's ``classify_emotion``; null without it or without labels). Every metric is null
+    rather than invented where no sample defines it;
   * ``stderr`` — the standard error of each of those means over the split's samples
-    (sample std / √n; null where undefined); ``n`` the number of samples; ``seconds`` the
-    scoring time; ``predictions`` the JSONL path relative to OUT.
+    (sample std / √n; null where undefined); ``n`` the number of samples (scored, blind ones
+    included); ``seconds`` the scoring time; ``predictions`` the JSONL path relative to OUT, one
+    row per sample: ``{sample_id, index, candidates, gold, scores, predicted, emotion,
+    emotion_logits, emotion_predicted, sent_sticker, task3_logits}`` (``gold`` null on a blind
+    item; ``index`` the item's position in its task-2 file, or null; ``task3_logits`` null
+    where ``classify_emotion`` was not called).
 
 The file is rewritten atomically after every finished (model, split), so a crash keeps all
 finished results.

@@ -8,6 +8,7 @@ from typing import Any
 
 from benchmark.candidates import STRATEGIES
 from benchmark.datasets import DEFAULT_DATASET
+from benchmark.datasets.mod_files import LANGUAGES
 from benchmark.errors import BenchmarkError
 from benchmark.selector import TrainConfig
 
@@ -20,6 +21,8 @@ class RunConfig:
     dataset: str = DEFAULT_DATASET
     data_dir: Path | None = None
     data_files: dict[str, Path] = field(default_factory=dict)
+    language: str = "en"
+    annotated_only: bool = False
     splits: list[str] | None = None
     candidates: str = "sampled"
     num_candidates: int = 10
@@ -40,10 +43,23 @@ class RunConfig:
     def default_preset(self) -> str:
         return self.preset or ("paper" if self.dataset == "mod" else "tiny")
 
+    def candidate_strategy(self) -> str:
+        """``candidates``, or for ``None`` the dataset's default: ``official`` on MOD, where every
+        published number uses the 11-sticker task-2 sets, ``sampled`` elsewhere. (The field's own
+        default stays ``sampled`` for the Python API; the command line passes ``None`` when
+        ``--candidates`` is not given.)"""
+        if self.candidates is not None:
+            return self.candidates
+        return "official" if self.dataset == "mod" else "sampled"
+
     def output_dir(self) -> Path:
+        """``--output``, else ``runs/<dataset>-sampled<N>-seed<S>`` or ``runs/<dataset>-official-seed<S>``
+        (official sets have the dataset's size, so N would be a number that was never used)."""
         if self.output is not None:
             return Path(self.output)
-        return Path("runs") / f"{self.dataset}-{self.candidates}{self.num_candidates}-seed{self.seed}"
+        strategy = self.candidate_strategy()
+        sets = f"{strategy}{self.num_candidates}" if strategy == "sampled" else strategy
+        return Path("runs") / f"{self.dataset}-{sets}-seed{self.seed}"
 
     def validate(self) -> None:
         """The checks argparse makes, for callers of the Python API."""
@@ -51,8 +67,10 @@ class RunConfig:
             raise BenchmarkError(f"batch size must be at least 1, got {self.batch_size}")
         if self.num_candidates < 2:
             raise BenchmarkError(f"--num-candidates must be at least 2, got {self.num_candidates}")
-        if self.candidates not in STRATEGIES:
+        if self.candidates is not None and self.candidates not in STRATEGIES:
             raise BenchmarkError(f"--candidates {self.candidates!r}: choose one of {', '.join(STRATEGIES)}")
+        if self.language not in LANGUAGES:
+            raise BenchmarkError(f"--language {self.language!r}: choose one of {', '.join(LANGUAGES)}")
         if self.overwrite and self.rescore_changed:
             raise BenchmarkError("--overwrite and --rescore-changed exclude each other: pick one")
 

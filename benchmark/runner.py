@@ -44,21 +44,49 @@ from benchmark.types import Dataset
 log = logging.getLogger("stickerbench")
 
 
-def evaluation_splits(dataset: Dataset, requested: list[str] | None, strategy: str = "sampled") -> list[str]:
-    """Default: every split but ``train``; with official candidates, the splits that have them."""
+def evaluation_splits(
+    dataset: Dataset, requested: list[str] | None, strategy: str = "sampled", defaulted: bool = False
+) -> list[str]:
+    """Default: every split but ``train``; with official candidates, the splits that have them
+    (validation too, when the dataset ships its task-2 file). ``defaulted``: official sets were
+    not asked for but are the dataset's default, which the error says."""
     if requested:
         for split in requested:
             dataset.split(split)
         return list(requested)
     splits = [s for s in dataset.splits if s != "train"]
+    blind = [s for s in splits if s in dataset.info.get("blind_splits", ())]
+    if strategy == "sampled" and blind:
+        log.warning(
+            "skipping blind split(s) %s: without answers they can only be scored on official candidate sets "
+            "(--candidates official)",
+            ", ".join(blind),
+        )
+        splits = [s for s in splits if s not in blind]
     if strategy == "official":
         splits = [s for s in splits if dataset.splits[s] and OFFICIAL_KEY in dataset.splits[s][0].meta]
         if not splits:
+            why = f" (the default on --dataset {dataset.name})" if defaulted else ""
             raise BenchmarkError(
-                f"dataset {dataset.name!r} has no split with official candidate sets (task-2 files); "
-                "use --candidates sampled"
+                f"dataset {dataset.name!r} has no split with official candidate sets (task-2 files) for "
+                f"--candidates official{why}; add the task-2 files or pass --candidates sampled"
             )
     return splits
+
+
+def _dataset_entry(dataset: Dataset) -> dict:
+    """``results.json``'s ``dataset``: what was read, enough to export submissions later (absolute
+    file paths, since a run directory may be read from another working directory)."""
+    files = {role: str(Path(path).resolve()) for role, path in dataset.info.get("files", {}).items()}
+    return {
+        "name": dataset.name,
+        "fingerprint": dataset.fingerprint,
+        "root": str(dataset.root) if dataset.root else None,
+        "emotion_names": list(dataset.emotion_names),
+        "splits": {s: len(v) for s, v in dataset.splits.items()},
+        "files": files,
+        "blind_splits": sorted(dataset.info.get("blind_splits", ())),
+    }
 
 
 def _start_results(
@@ -67,13 +95,7 @@ def _start_results(
     results = previous or RunResults(dataset={}, seed=cfg.seed)
     results.harness["command"] = harness_info()["command"]
     results.seed = cfg.seed
-    results.dataset = {
-        "name": dataset.name,
-        "fingerprint": dataset.fingerprint,
-        "root": str(dataset.root) if dataset.root else None,
-        "emotion_names": list(dataset.emotion_names),
-        "splits": {s: len(v) for s, v in dataset.splits.items()},
-    }
+    results.dataset = _dataset_entry(dataset)
     for split, manifest in manifests.items():
         write_manifest(manifest, out / "candidates")
         results.candidates[split] = CandidateInfo(
@@ -105,11 +127,15 @@ def run(
     if cfg.overwrite:
         check_overwritable(out)
     if dataset is None:
-        dataset = load_dataset(cfg.dataset, cfg.data_dir, cfg.data_files)
-    splits = evaluation_splits(dataset, cfg.splits, cfg.candidates)
+        # The one place a run reads its dataset: every loader option of RunConfig goes through here.
+        dataset = load_dataset(
+            cfg.dataset, cfg.data_dir, cfg.data_files, language=cfg.language, annotated_only=cfg.annotated_only
+        )
+    strategy = cfg.candidate_strategy()
+    splits = evaluation_splits(dataset, cfg.splits, strategy, defaulted=cfg.candidates is None)
     manifests = {
         split: build_manifest(
-            split, dataset.split(split), list(dataset.stickers), cfg.candidates, cfg.num_candidates, cfg.seed
+            split, dataset.split(split), list(dataset.stickers), strategy, cfg.num_candidates, cfg.seed
         )
         for split in splits
     }

@@ -62,7 +62,20 @@ def plugin_dir(tmp_path):
 
 
 def _run_args(data_dir, out, *extra):
-    return ["run", "--dataset", "mod", "--data-dir", str(data_dir), "--output", str(out), "--no-progress", *extra]
+    """``--dataset mod`` defaults to official sets; these tests exercise sampled ones unless they say otherwise."""
+    sets = [] if "--candidates" in extra else ["--candidates", "sampled"]
+    return [
+        "run",
+        "--dataset",
+        "mod",
+        "--data-dir",
+        str(data_dir),
+        "--output",
+        str(out),
+        "--no-progress",
+        *sets,
+        *extra,
+    ]
 
 
 def test_run_writes_manifests_predictions_results_and_leaderboard(mini_mod_dir, tmp_path):
@@ -82,9 +95,9 @@ def test_run_writes_manifests_predictions_results_and_leaderboard(mini_mod_dir, 
             assert (
                 set(res["metrics"])
                 == set(res["stderr"])
-                == {"recall@1", "recall@3", "recall@5", "mrr", "map@5", "emotion_acc"}
+                == {"recall@1", "recall@3", "recall@5", "mrr", "map@5", "emotion_acc", "task3_acc@1", "task3_acc@5"}
             )
-            assert res["metrics"]["emotion_acc"] is None
+            assert res["metrics"]["emotion_acc"] is None and res["metrics"]["task3_acc@1"] is None
             assert len((out / "predictions" / model / f"{split}.jsonl").read_text().splitlines()) == res["n"]
     assert results["models"]["popularity"]["checkpoint"]["sha256"]
     board = (out / "leaderboard.md").read_text()

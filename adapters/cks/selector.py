@@ -9,10 +9,13 @@ scores"; no formula is given, so this is the choice):
 the learnt-temperature contrastive logit plus the matching head's log-odds. ``cks-no-itc``
 scores with the matching term alone and ``cks-no-itm`` with the contrastive term alone (an
 untrained head would only add noise). The emotion prediction is the emotion head on the [HEAD]
-state of the top-scoring candidate.
+state of the top-scoring candidate; ``classify_emotion`` (MOD task 3) is the same head on the
+[HEAD] state of the sent sticker, the query's only candidate, through the same scoring path
+(``cks-no-emo`` has no emotion head and sets it to ``None``).
 
 Commonsense knowledge: g_i^k is the mean of COMET-BART's decoder last-layer hidden states over
-its greedy output (see :mod:`stickerbench.models.cks.comet` for why), cached on disk by
+its greedy output (``--option comet_state=encoder``: of the encoder's over the input; see
+:mod:`stickerbench.models.cks.comet` for why), cached on disk by
 :mod:`stickerbench.adapters.cks.knowledge`; ``python -m benchmark knowledge build`` fills the cache ahead.
 
 The ablations subclass :class:`CKSSelector` and only set ``switches``
@@ -26,8 +29,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from benchmark.errors import SelectorError
 from benchmark.selector import SelectorContext
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore, Utterance
 from stickerbench.adapters.base import TorchSelector
@@ -39,7 +44,7 @@ from stickerbench.adapters.cks.backbones import (
     with_speaker_tokens,
 )
 from stickerbench.adapters.cks.knowledge import KnowledgeCache
-from stickerbench.adapters.cks.presets import PRESETS
+from stickerbench.adapters.cks.presets import PRESETS, comet_state, model_options, train_defaults
 from stickerbench.adapters.cks.recipe import CKSRecipe
 from stickerbench.adapters.tiny_clip import tiny_clip_config
 from stickerbench.models.cks.comet import CometKnowledge
@@ -84,6 +89,7 @@ class CKSSelector(TorchSelector):
             lstm_hidden=p.lstm_hidden,
             dropout=p.dropout,
             weights=weights,
+            **model_options(self.ctx.options),
             **flags,
         )
 
@@ -92,6 +98,9 @@ class CKSSelector(TorchSelector):
         out = {
             "model": cfg,
             "ocr": self.ocr_engine,
+            "ocr_lang": str(self.ctx.options.get("ocr_lang", "en")),
+            "comet_state": comet_state(self.ctx.options),
+            "recipe": asdict(train_defaults(self.preset, self.ctx.options)),
             "preset_sizes": {k: v for k, v in asdict(self.preset).items() if k != "train"},
         }
         return {**out, "tiny_clip": tiny_clip_config()} if self.ctx.preset == "tiny" else out
@@ -139,7 +148,7 @@ class CKSSelector(TorchSelector):
         if not self.model.cfg.use_keue:
             return
         if self.knowledge is None:
-            self.comet = load_comet(self.comet_source, self.ctx.preset, self.device)
+            self.comet = load_comet(self.comet_source, self.ctx.preset, self.device, comet_state(self.ctx.options))
             self.knowledge = KnowledgeCache(Path(self.ctx.cache_dir), self.comet.fingerprint, RELATIONS)
         self.knowledge.fill(self.comet, utterances)
 
@@ -153,7 +162,8 @@ class CKSSelector(TorchSelector):
         else:
             from benchmark.ocr import make_ocr_engine, ocr_stickers
 
-            texts = ocr_stickers(stickers, make_ocr_engine(self.ocr_engine), Path(self.ctx.cache_dir) / "ocr")
+            engine = make_ocr_engine(self.ocr_engine, str(self.ctx.options.get("ocr_lang", "en")))
+            texts = ocr_stickers(stickers, engine, Path(self.ctx.cache_dir) / "ocr")
         enc = self.bert_tok(
             [texts.get(i) or "" for i in todo],
             padding="max_length",
@@ -257,6 +267,15 @@ class CKSSelector(TorchSelector):
             d, visual, ocr_ids.view(len(queries), n, -1), ocr_mask.view(len(queries), n, -1)
         )
         return ScoreBatch(scores.float().cpu().numpy(), None if emotions is None else emotions.float().cpu().numpy())
+
+    def classify_emotion(self, queries: Sequence[Query]) -> np.ndarray:
+        """MOD task 3: the emotion head on the [HEAD] state of each query's one candidate, the sent sticker."""
+        if any(len(q.candidates) != 1 for q in queries):
+            raise SelectorError(f"{self.name}: classify_emotion takes queries holding one candidate, the sent sticker")
+        logits = self.score(queries).emotion_logits
+        if logits is None:
+            raise SelectorError(f"{self.name}: no emotion head (trained without L_emo, or no emotion labels)")
+        return logits
 
 
 def build(ctx: SelectorContext) -> CKSSelector:

@@ -51,6 +51,7 @@ class CKSNoEmo(CKSSelector):
     description = "CKS without the emotion loss"
     switches = {"no_emo": True}
     supports_emotion = False
+    classify_emotion = None  # no emotion head: the harness reports no task-3 numbers for it
 
 
 class CKSNoOCR(CKSSelector):
