@@ -1,4 +1,4 @@
-"""``python -m benchmark``: run | list | leaderboard | rescore | train | data | knowledge.
+"""``python -m benchmark``: run | list | leaderboard | rescore | export | train | data | knowledge.
 
 User errors (a bad file, an unknown selector, invalid scores) print one line saying what is
 wrong and what to do, and exit with status 2; ``--debug`` shows the traceback instead.
@@ -19,12 +19,12 @@ from benchmark.cli_args import (
     add_selector_args,
     add_train_args,
     csv_list,
-    float_in,
     int_at_least,
     key_value,
     selector_options,
     train_config,
 )
+from benchmark.data_commands import add_data_command
 from benchmark.errors import BenchmarkError
 
 COMMAND_ENTRY_POINTS = "stickerbench.commands"
@@ -41,6 +41,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         data_dir=args.data_dir,
         data_files=dict(args.data_file),
+        language=args.language,
+        annotated_only=args.annotated_only,
         splits=csv_list(args.splits) if args.splits else None,
         candidates=args.candidates,
         num_candidates=args.num_candidates,
@@ -66,6 +68,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         boards.append(render_runs([results]))
         atomic_write_text(out / "leaderboard.md", boards[-1])
+        from stickerbench.leaderboard.report import render_report
+
+        try:  # the report is a view of results already saved: its failure must not hide the run's own
+            atomic_write_text(out / "report.html", render_report([out]))
+        except Exception as exc:
+            logging.getLogger("stickerbench").warning("report.html not written: %s: %s", type(exc).__name__, exc)
 
     try:
         with stdout_to_stderr():  # a selector's prints never land inside the leaderboard below
@@ -137,6 +145,13 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from benchmark.export import export_dstc10
+
+    export_dstc10(args.run_dir, args.model, args.out, say=print)
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from benchmark.train_command import train_to_directory
 
@@ -155,19 +170,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     if path is not None:
         print(f"checkpoint: {path}")
-    return 0
-
-
-def cmd_data_build(args: argparse.Namespace) -> int:
-    if args.name != "mojichat":
-        raise BenchmarkError(f"only mojichat can be built; {args.name!r} must be obtained from its authors")
-    from benchmark.datasets import cache_root
-    from benchmark.datasets.mojichat import build_mojichat
-    from benchmark.datasets.mojichat.build import mojichat_dir
-
-    out = args.out or mojichat_dir(cache_root() / "datasets", args.seed, args.bias_strength)
-    path = build_mojichat(Path(out), seed=args.seed, bias_strength=args.bias_strength)
-    print(f"mojichat written to {path}")
     return 0
 
 
@@ -204,8 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--candidates",
         choices=["sampled", "official"],
-        default="sampled",
-        help="sampled: gold + N-1 uniform negatives per sample (default); official: the task-2 files' sets",
+        default=None,
+        help="official: the task-2 files' sets, as every published MOD number (default on --dataset mod, "
+        "validation included when its task-2 file is there); sampled: gold + N-1 uniform negatives per "
+        "sample (default otherwise; blind splits are skipped)",
     )
     g.add_argument(
         "--num-candidates", type=int_at_least(2), default=10, help="N for sampled candidate sets (default 10)"
@@ -217,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         "-o",
         type=Path,
-        help="run directory (default: runs/<dataset>-<candidates><N>-seed<seed>); re-running resumes it",
+        help="run directory (default: runs/<dataset>-sampled<N>-seed<seed> or runs/<dataset>-official-seed<seed>); "
+        "re-running resumes it",
     )
     g.add_argument("--batch-size", type=int_at_least(1), default=32, help="queries per scoring batch (default 32)")
     g.add_argument(
@@ -279,6 +284,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     p.set_defaults(func=cmd_rescore)
 
+    p = sub.add_parser(
+        "export",
+        help="write a model's DSTC10 Track 1 submission files (task 2 ranked sets, task 3 top-5 emotions) "
+        "for every test split of a run",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--format", choices=["dstc10"], default="dstc10", help="submission format (default dstc10)")
+    p.add_argument("--model", required=True, help="the model of the run to export (its name in results.json)")
+    p.add_argument("--out", type=Path, required=True, help="directory for the files, named like the input files")
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("train", help="train one selector and save its checkpoint directory (torchrun for DDP)")
     p.add_argument("--model", required=True, help="selector name (NAME@PRESET allowed)")
     add_data_args(p)
@@ -288,19 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_args(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("data", help="build the embedded dataset")
-    data_sub = p.add_subparsers(dest="data_command", required=True)
-    b = data_sub.add_parser("build", help="generate a dataset in the MOD layout (deterministic, offline)")
-    b.add_argument("name", choices=["mojichat"], help="dataset to build")
-    b.add_argument("--seed", type=int_at_least(0), default=0, help="generator seed (default 0)")
-    b.add_argument("--out", type=Path, help="output directory (default: the cache directory used by run)")
-    b.add_argument(
-        "--bias-strength",
-        type=float_in(0, 1),
-        default=0.9,
-        help="how often bias words co-occur with their emotion's stickers in training (default 0.9)",
-    )
-    b.set_defaults(func=cmd_data_build)
+    add_data_command(sub)
 
     _add_contributed_commands(sub)
     return parser

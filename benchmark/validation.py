@@ -19,8 +19,9 @@ VALIDATION_CANDIDATES = 10
 
 
 def validation_mrr(data: Dataset, split: str | None, seed: int) -> Callable[[Selector], float] | None:
-    """``f(selector) -> validation MRR`` on up to 256 samples of ``split``, or ``None`` without one."""
-    if split is None or not data.splits.get(split):
+    """``f(selector) -> validation MRR`` on up to 256 samples of ``split``, or ``None`` without one
+    (or when it is blind: no answers, nothing to stop on)."""
+    if split is None or not data.splits.get(split) or split in data.info.get("blind_splits", ()):
         return None
     samples = data.split(split)[:VALIDATION_SAMPLES]
     sets = sampled_candidates(samples, list(data.stickers), min(VALIDATION_CANDIDATES, len(data.stickers)), seed=seed)

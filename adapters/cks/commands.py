@@ -24,6 +24,7 @@ def add_command(subparsers) -> None:
     )
     b.add_argument("--dataset", default="mojichat", choices=["mojichat", "mod"], help="dataset (default mojichat)")
     b.add_argument("--data-dir", type=Path, help="dataset directory in the MOD layout")
+    b.add_argument("--language", choices=["en", "zh"], default="en", help="MOD files to read: e_* (en) or c_* (zh)")
     b.add_argument(
         "--preset",
         choices=["tiny", "paper"],
@@ -49,7 +50,7 @@ def cmd_knowledge_build(args: argparse.Namespace) -> int:
     from benchmark.run_config import resolve_device
     from stickerbench.adapters.cks.knowledge import build_knowledge
 
-    dataset = load_dataset(args.dataset, args.data_dir)
+    dataset = load_dataset(args.dataset, args.data_dir, language=args.language)
     preset = args.preset or ("paper" if args.dataset == "mod" else "tiny")
     options = dict(args.option)
     made, total, folder = build_knowledge(

@@ -3,7 +3,8 @@
 ``--option`` values steer them: ``flip=1`` reverses ``knob``'s ranking, ``sleep=S`` makes
 ``score`` slow (to have a run in flight), ``fail_at=N`` raises once N samples were scored.
 The environment variable ``KNOB_CRASH_AT=N`` does the same without being part of the run's
-settings, the way an out-of-memory crash is not.
+settings, the way an out-of-memory crash is not, and ``KNOB_HOLD_UNTIL=PATH`` makes ``score``
+wait until that file exists (to have a run in flight for as long as a test needs).
 """
 
 import os
@@ -28,6 +29,10 @@ class Knob:
             raise RuntimeError("prepare exploded")
 
     def score(self, queries):
+        hold = os.environ.get("KNOB_HOLD_UNTIL")
+        deadline = time.time() + 120
+        while hold and not os.path.exists(hold) and time.time() < deadline:
+            time.sleep(0.05)
         if self.options.get("sleep"):
             time.sleep(float(self.options["sleep"]))
         fail_at = self.options.get("fail_at", os.environ.get("KNOB_CRASH_AT"))
