@@ -11,7 +11,15 @@ per sticker as caption corpora have (:func:`sticker_captions`). It never sees a 
 sticker or an emotion label of a sample. ``benchmarks/probe_tiny_clip.py`` measures what its
 features separate.
 
-Built once per (sticker set, seed, config) into ``<cache_dir>/tiny-clip/<key>`` and
+Inductive: it trains only on the stickers that occur in the ``train`` split (as a gold or inside
+a training context, :func:`training_stickers`), and its caption tokenizer reads only their
+descriptions. A sticker held out of training (MojiChat's ``test_hard`` packs: unseen characters
+and styles) is never seen, image or description, before test time, as real CLIP never saw MOD's
+stickers. (Version 2 trained on every sticker's description, test-only stickers included: a
+transductive leak that made ``test_hard`` easier than it is; version 3 is this one, so every
+checkpoint that read the old tiny CLIP has a new key.)
+
+Built once per (training sticker set, seed, config) into ``<cache_dir>/tiny-clip/<key>`` and
 reused by every selector of the run; :mod:`stickerbench.adapters.backbone_sources` puts it into a selector's
 backbone directory.
 """
@@ -46,7 +54,7 @@ TINY_CLIP = {
     "batch_size": 32,
     "lr": 2e-3,
 }
-VERSION = "2"
+VERSION = "3"  # 3: trained on the training split's stickers only
 
 
 def tiny_clip_config() -> dict:
@@ -78,12 +86,12 @@ def sticker_captions(sticker: Sticker) -> list[str]:
 class _PairRecipe:
     """Symmetric InfoNCE between stickers and one of their captions, drawn afresh each epoch."""
 
-    def __init__(self, model, tokenizer, processor, data: Dataset):
+    def __init__(self, model, tokenizer, processor, data: Dataset, ids: list[str]):
         self.module, self.tokenizer = model, tokenizer
         self.defaults = RecipeDefaults(
             epochs=TINY_CLIP["epochs"], batch_size=TINY_CLIP["batch_size"], lr=TINY_CLIP["lr"], weight_decay=0.1
         )
-        self.ids = [sid for sid in sorted(data.stickers) if sticker_description(data.stickers[sid])]
+        self.ids = ids
         self.captions = {sid: sticker_captions(data.stickers[sid]) for sid in self.ids}
         pixel_values = lambda images: processor(images=images, return_tensors="pt")["pixel_values"]  # noqa: E731
         self.pixels = encode_stickers(data.stickers, self.ids, pixel_values, None, "", progress=False)
@@ -110,10 +118,19 @@ class _PairRecipe:
         return {"loss": multi_positive_contrastive_loss(t, v, positive, self.module.logit_scale)}
 
 
+def training_stickers(data: Dataset) -> list[str]:
+    """The stickers of the ``train`` split that have a description: every gold and every sticker
+    sent inside a training context, sorted. The tiny CLIP sees these and no other."""
+    used = {s.gold for s in data.split("train")}
+    used |= {u.sticker_id for s in data.split("train") for u in s.context if u.sticker_id is not None}
+    return [sid for sid in sorted(used) if sid in data.stickers and sticker_description(data.stickers[sid])]
+
+
 def _key(data: Dataset, seed: int) -> str:
-    """Only the stickers (bytes and descriptions) shape this model, so only they key it."""
+    """Only the training stickers (bytes and descriptions) shape this model, so only they key it."""
     stickers = [
-        (sid, data.stickers.content_hash(sid), sticker_description(data.stickers[sid])) for sid in sorted(data.stickers)
+        (sid, data.stickers.content_hash(sid), sticker_description(data.stickers[sid]))
+        for sid in training_stickers(data)
     ]
     blob = json.dumps({"stickers": stickers, "seed": seed, "config": tiny_clip_config()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
@@ -140,8 +157,9 @@ def tiny_clip_dir(data: Dataset, cache_dir: Path, seed: int = 0, device: str = "
         projection=c["projection"],
         seed=seed,
     )
-    texts = [sticker_description(s) for s in data.stickers.values()]
-    tokenizer = train_tiny_tokenizer([t for t in texts if t], vocab_size=c["vocab"], max_length=16)
+    ids = training_stickers(data)
+    texts = [sticker_description(data.stickers[sid]) for sid in ids]
+    tokenizer = train_tiny_tokenizer(texts, vocab_size=c["vocab"], max_length=16)
     config = CLIPConfig.from_pretrained(staging)  # the text tower is rebuilt for this tokenizer
     config.text_config.vocab_size = len(tokenizer)
     config.text_config.pad_token_id = tokenizer.pad_token_id
@@ -150,7 +168,7 @@ def tiny_clip_dir(data: Dataset, cache_dir: Path, seed: int = 0, device: str = "
     torch.manual_seed(seed)
     model = CLIPModel(config)
     processor = CLIPImageProcessorPil.from_pretrained(staging)
-    recipe = _PairRecipe(model, tokenizer, processor, data)
+    recipe = _PairRecipe(model, tokenizer, processor, data, ids)
     if recipe.ids:
         train(
             recipe,

@@ -6,7 +6,20 @@ a changed image is read again, an unchanged one never is, and two engines never 
 
 ``rapidocr`` runs PaddleOCR's PP-OCR models through ONNX Runtime; the models ship inside the
 ``rapidocr_onnxruntime`` wheel, so it works offline. ``paddleocr`` uses the PaddleOCR package
-itself when the user has installed it (with its models).
+itself when the user has installed it (with its models). PaddleOCR recognises one language per
+model (``lang``), and its ``en`` model reads no Chinese: the language follows the dataset
+(:func:`ocr_language`: ``ch`` for MOD, whose sticker text is Chinese; ``en`` otherwise), which the
+harness puts into every selector's options as ``ocr_lang`` (``--option ocr_lang=…`` overrides)
+and the adapters pass to :func:`make_ocr_engine`. (RapidOCR's bundled recogniser is PP-OCR's
+Chinese model, which reads Latin script too.)
+
+``auto`` (the default) prefers text the dataset ships: when *every* sticker has one
+(``Sticker.ocr_text`` is not ``None``, filled from a curated ``ocr.json`` such as MMBERT's
+``ocr_max10.json``), that text is used as it is and nothing is read; otherwise every sticker is
+read with ``rapidocr``, sharing its cache. All or nothing, so that one run never mixes curated
+and machine-read text across stickers. Which of the two ``auto`` means is decided in
+:func:`ocr_stickers`, the first place that sees the stickers, so callers use ``auto`` exactly as
+any other engine (``ocr_stickers(stickers, make_ocr_engine(name), cache_dir)``).
 """
 
 from __future__ import annotations
@@ -24,7 +37,8 @@ from benchmark.errors import BenchmarkError, DataError
 from benchmark.io import atomic_write_json, read_json
 from benchmark.types import StickerStore
 
-OCR_ENGINES = ("none", "rapidocr", "paddleocr")
+OCR_ENGINES = ("auto", "none", "rapidocr", "paddleocr")
+DEFAULT_OCR = "auto"
 _SAVE_EVERY = 64  # stickers between cache writes, so an interrupted run keeps its work
 
 
@@ -108,14 +122,53 @@ class PaddleOcrEngine:
         return _join_lines([(box, text) for page in pages for box, (text, _score) in page or []])
 
 
-def make_ocr_engine(name: str) -> OcrEngine | None:
-    """The engine called ``name``; ``"none"`` gives ``None`` (no OCR)."""
+class AutoOcrEngine:
+    """``auto``: the dataset's own sticker text when it has one for every sticker, else RapidOCR.
+
+    :func:`ocr_stickers` resolves it before any cache is touched (``fingerprint`` never keys
+    one); RapidOCR is created only when needed, so a dataset that ships its text needs no OCR
+    package installed.
+    """
+
+    name = "auto"
+    fingerprint = "auto"
+
+    def __init__(self) -> None:
+        self._fallback: RapidOcrEngine | None = None
+
+    def fallback(self) -> RapidOcrEngine:
+        if self._fallback is None:
+            self._fallback = RapidOcrEngine()
+        return self._fallback
+
+    def read(self, image: Image.Image) -> str:
+        return self.fallback().read(image)
+
+
+def shipped_texts(stickers: StickerStore) -> dict[str, str] | None:
+    """Sticker id → the dataset's own text, when every sticker has one; else ``None``."""
+    texts = {sid: stickers[sid].ocr_text for sid in stickers}
+    return None if any(t is None for t in texts.values()) else texts  # type: ignore[return-value]
+
+
+DATASET_OCR_LANGUAGES = {"mod": "ch"}
+
+
+def ocr_language(dataset_name: str) -> str:
+    """PaddleOCR's ``lang`` for a dataset's sticker text: ``ch`` for MOD, ``en`` for the others."""
+    return DATASET_OCR_LANGUAGES.get(dataset_name, "en")
+
+
+def make_ocr_engine(name: str, lang: str = "en") -> OcrEngine | None:
+    """The engine called ``name``; ``"none"`` gives ``None`` (no OCR). ``lang``: PaddleOCR's."""
     if name == "none":
         return None
+    if name == "auto":
+        return AutoOcrEngine()
     if name == "rapidocr":
         return RapidOcrEngine()
     if name == "paddleocr":
-        return PaddleOcrEngine()
+        return PaddleOcrEngine(lang)
     raise BenchmarkError(f"unknown OCR engine {name!r}; choose one of {', '.join(OCR_ENGINES)}")
 
 
@@ -144,7 +197,15 @@ def _save_cache(path: Path, engine: OcrEngine, texts: dict[str, str]) -> None:
 
 
 def ocr_stickers(stickers: StickerStore, engine: OcrEngine, cache_dir: Path, progress: bool = True) -> dict[str, str]:
-    """Sticker id → OCR text, reading only stickers whose (engine, content hash) is not cached."""
+    """Sticker id → OCR text, reading only stickers whose (engine, content hash) is not cached.
+
+    With :class:`AutoOcrEngine`, the dataset's own texts when it has them all, else RapidOCR's.
+    """
+    if isinstance(engine, AutoOcrEngine):
+        shipped = shipped_texts(stickers)
+        if shipped is not None:
+            return shipped
+        engine = engine.fallback()
     path = _cache_path(cache_dir, engine)
     texts = _load_cache(path, engine)
     hashes = {sid: stickers.content_hash(sid) for sid in stickers}

@@ -69,8 +69,8 @@ class TrainConfig:
     batch_size: int | None = None
     lr: float | None = None
     weight_decay: float | None = None
-    warmup_ratio: float = 0.06
-    grad_clip: float = 1.0
+    warmup_ratio: float | None = None  # None: the recipe's (its paper's), else 0.06
+    grad_clip: float | None = None  # None: the recipe's, else 1.0; 0 turns clipping off
     grad_accum: int = 1
     patience: int | None = 2
     max_steps: int | None = None

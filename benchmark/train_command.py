@@ -50,6 +50,8 @@ def train_to_directory(
     spec = parse_model_spec(model, preset or ("paper" if dataset_name == "mod" else "tiny"))
     dataset = load_dataset(dataset_name, data_dir, data_files)
     device = resolve_device(device)
+    from benchmark.ocr import ocr_language  # the OCR language follows the dataset
+
     ctx = SelectorContext(
         preset=spec.preset,
         num_emotions=dataset.num_emotions,
@@ -57,7 +59,7 @@ def train_to_directory(
         seed=seed,
         device=device,
         cache_dir=cache_root(),
-        options=dict(options),
+        options={"ocr_lang": ocr_language(dataset.name), **options},
     )
     selector = build_selector(spec.name, ctx, spec.preset_explicit)
     if not is_trainable(selector):

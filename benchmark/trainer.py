@@ -22,10 +22,15 @@ An adapter hands :func:`train` a **recipe** (see :class:`Recipe`)::
 
 What the trainer does with it:
 
-* **AdamW** on ``param_groups`` (``lr``/``weight_decay`` filled in where a group has none), linear
-  **warmup** over ``warmup_ratio`` of the steps then **cosine** decay to 0, **gradient clipping**
-  (``grad_clip``, by global norm), **gradient accumulation** (``grad_accum`` micro-batches per
+* **AdamW** (decoupled weight decay) on ``param_groups`` (``lr``/``weight_decay``/``betas``/``eps``
+  filled in where a group has none), or **Adam** with L2 weight decay (the decay added to the
+  gradient) when the recipe's ``optimizer`` is ``"adam"``, as papers that say "Adam with weight
+  decay" ran it; linear **warmup** over ``warmup_ratio`` of the steps then **cosine** decay to 0
+  (``schedule="constant"``: warmup, then a constant rate), **gradient clipping** (``grad_clip``,
+  by global norm; 0 = none), **gradient accumulation** (``grad_accum`` micro-batches per
   optimiser step), **AMP** (bf16, or fp16 with a grad scaler) only on CUDA.
+* Every setting comes from ``TrainConfig`` when it is set there, else from the recipe's
+  ``RecipeDefaults`` (its paper's recipe), else from the shared defaults (warmup 6 %, clip 1.0).
 * ``batch_size`` is the *global* batch of one optimiser step. Each global batch is split into
   ``grad_accum`` micro-batches and each of those across the ranks; every micro-loss is weighted by
   its share of the global batch, so per-example mean losses give exactly the gradient of the
@@ -63,25 +68,43 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.checkpoints import (
-    apply_weights,
-    module_weights,
-)
+from benchmark.checkpoints import apply_weights, module_weights
 from benchmark.distributed import DistInfo, all_reduce_sum, broadcast, init_distributed
 from benchmark.progress import progress_bar
 from benchmark.selector import TrainConfig
 from benchmark.train_state import TrainLog, TrainState
 from benchmark.types import Dataset
 
+WARMUP_RATIO = 0.06  # the shared defaults, for recipes whose paper does not say
+GRAD_CLIP = 1.0
+OPTIMIZERS = ("adamw", "adam")
+SCHEDULES = ("cosine", "constant")
+
 
 @dataclass(frozen=True)
 class RecipeDefaults:
-    """A recipe's own settings (its paper's, scaled to its preset); ``TrainConfig`` overrides."""
+    """A recipe's own settings (its paper's, scaled to its preset); ``TrainConfig`` overrides.
+
+    ``None`` in ``warmup_ratio``/``grad_clip``: the shared defaults; ``betas``/``eps``: torch's.
+    A recipe that follows public code sets what that code set (MMBERT: no warmup, no clipping).
+    """
 
     epochs: int
     batch_size: int
     lr: float
     weight_decay: float = 0.01
+    optimizer: str = "adamw"
+    schedule: str = "cosine"
+    warmup_ratio: float | None = None
+    grad_clip: float | None = None
+    betas: tuple[float, float] | None = None
+    eps: float | None = None
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
 
 
 @dataclass(frozen=True)
@@ -95,6 +118,10 @@ class ResolvedConfig:
     warmup_ratio: float
     grad_clip: float
     grad_accum: int
+    optimizer: str
+    schedule: str
+    betas: tuple[float, float] | None
+    eps: float | None
     patience: int | None
     max_steps: int | None
     seed: int
@@ -130,15 +157,23 @@ class TrainResult:
     log_path: Path | None = None
 
 
+def _first(*values):
+    return next(v for v in values if v is not None)
+
+
 def resolve_config(cfg: TrainConfig, defaults: RecipeDefaults) -> ResolvedConfig:
     return ResolvedConfig(
-        epochs=cfg.epochs if cfg.epochs is not None else defaults.epochs,
-        batch_size=cfg.batch_size if cfg.batch_size is not None else defaults.batch_size,
-        lr=cfg.lr if cfg.lr is not None else defaults.lr,
-        weight_decay=cfg.weight_decay if cfg.weight_decay is not None else defaults.weight_decay,
-        warmup_ratio=cfg.warmup_ratio,
-        grad_clip=cfg.grad_clip,
+        epochs=_first(cfg.epochs, defaults.epochs),
+        batch_size=_first(cfg.batch_size, defaults.batch_size),
+        lr=_first(cfg.lr, defaults.lr),
+        weight_decay=_first(cfg.weight_decay, defaults.weight_decay),
+        warmup_ratio=_first(cfg.warmup_ratio, defaults.warmup_ratio, WARMUP_RATIO),
+        grad_clip=_first(cfg.grad_clip, defaults.grad_clip, GRAD_CLIP),
         grad_accum=max(1, cfg.grad_accum),
+        optimizer=defaults.optimizer,
+        schedule=defaults.schedule,
+        betas=defaults.betas,
+        eps=defaults.eps,
         patience=cfg.patience,
         max_steps=cfg.max_steps,
         seed=cfg.seed,
@@ -157,17 +192,34 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def warmup_cosine(total_steps: int, warmup_ratio: float) -> Callable[[int], float]:
-    """Learning-rate factor: linear warmup to 1, then cosine decay to 0 at ``total_steps``."""
+def warmup_cosine(total_steps: int, warmup_ratio: float, schedule: str = "cosine") -> Callable[[int], float]:
+    """Learning-rate factor: linear warmup to 1, then cosine decay to 0 at ``total_steps``
+    (``schedule="constant"``: 1 after the warmup)."""
     warmup = int(round(total_steps * warmup_ratio))
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / (warmup + 1)
+        if schedule == "constant":
+            return 1.0
         progress = (step - warmup) / max(1, total_steps - warmup)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
+
+
+def make_optimizer(groups: list[dict[str, Any]], run: ResolvedConfig) -> torch.optim.Optimizer:
+    """AdamW (decoupled decay: θ ← θ − lr·wd·θ beside the Adam step) or Adam (L2: wd·θ is added
+    to the gradient before the moments, so it is rescaled by them); see the module docstring."""
+    for g in groups:
+        g.setdefault("lr", run.lr)
+        g.setdefault("weight_decay", run.weight_decay)
+        if run.betas is not None:
+            g.setdefault("betas", tuple(run.betas))
+        if run.eps is not None:
+            g.setdefault("eps", run.eps)
+    kind = torch.optim.Adam if run.optimizer == "adam" else torch.optim.AdamW
+    return kind(groups, lr=run.lr, weight_decay=run.weight_decay)
 
 
 def _split(items: list[Any], parts: int) -> list[list[Any]]:
@@ -227,10 +279,7 @@ def train(
         groups = recipe.param_groups(run)
     else:
         groups = [{"params": [p for p in recipe.module.parameters() if p.requires_grad]}]
-    for g in groups:
-        g.setdefault("lr", run.lr)
-        g.setdefault("weight_decay", run.weight_decay)
-    optimizer = torch.optim.AdamW(groups, lr=run.lr, weight_decay=run.weight_decay)
+    optimizer = make_optimizer(groups, run)
     trainable = [p for g in groups for p in g["params"]]
 
     def epoch_batches(epoch: int) -> list[list[Any]]:
@@ -241,7 +290,9 @@ def train(
     total = run.epochs * steps_per_epoch
     if run.max_steps is not None:
         total = min(total, run.max_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(max(1, total), run.warmup_ratio))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(max(1, total), run.warmup_ratio, run.schedule)
+    )
     autocast, scaler = _autocast(device, run.amp)
     store = TrainState(cfg.resume_dir)
     log_path = None if cfg.resume_dir is None else Path(cfg.resume_dir) / "train_log.jsonl"

@@ -18,11 +18,24 @@ import torch
 import torch.nn.functional as F
 
 
-def leave_one_out_accuracy(features: torch.Tensor, labels: list[str]) -> float:
-    """Nearest-centroid accuracy, each sample's own vector left out of its class centroid."""
+def leave_one_out_accuracy(
+    features: torch.Tensor, labels: list[str], queries: torch.Tensor | None = None, metric: str = "cosine"
+) -> float:
+    """Nearest-centroid accuracy, each sample's own vector left out of its class centroid.
+
+    ``queries`` (one row per sample, default ``features``) are what is classified against the
+    centroids of ``features``: e.g. augmented images against the clean ones, to ask whether an
+    augmentation keeps what the label names. ``metric``: ``"cosine"`` (unit vectors) or
+    ``"euclidean"`` (each dimension standardised by the ``features``' mean and std).
+    """
+    queries = features if queries is None else queries
     classes = sorted(set(labels))
     y = torch.tensor([classes.index(label) for label in labels])
-    f = F.normalize(features, dim=-1)
+    if metric == "cosine":
+        f, q = F.normalize(features, dim=-1), F.normalize(queries, dim=-1)
+    else:
+        mean, std = features.mean(0), features.std(0).clamp_min(1e-6)
+        f, q = (features - mean) / std, (queries - mean) / std
     sums = torch.zeros(len(classes), f.shape[1]).index_add_(0, y, f)
     counts = torch.bincount(y, minlength=len(classes)).float()
     correct = 0
@@ -33,7 +46,11 @@ def leave_one_out_accuracy(features: torch.Tensor, labels: list[str]) -> float:
         n = counts.clone()
         n[own] -= 1
         valid = n > 0
-        sims = F.normalize(centroids, dim=-1) @ f[i]
+        centroids = centroids / n.clamp_min(1).unsqueeze(1)
+        if metric == "cosine":
+            sims = F.normalize(centroids, dim=-1) @ q[i]
+        else:
+            sims = -((centroids - q[i]) ** 2).sum(-1)
         sims[~valid] = -float("inf")
         correct += int(sims.argmax() == own)
     return correct / len(f)

@@ -20,7 +20,9 @@ Two deliberate departures, both so that the numbers mean what they say:
   response label is shifted by one position; here the label at position ``p`` is the token at
   ``p`` (predicted from ``p - 1``), as in any causal LM.
 * An emotion head on ``h[TAG]`` is an addition: the CKS paper reports MOD-GPT's emotion
-  accuracy but the public code has no emotion output.
+  accuracy but the public code has no emotion output. It reads a *detached* ``h[TAG]``, so its
+  loss trains the head alone and the ranker stays the public one (``joint_emotion=True``: its
+  gradient reaches GPT-2 too, a multitask model the DSTC10 baseline is not).
 """
 
 from __future__ import annotations
@@ -184,9 +186,10 @@ class ModGptLoss:
 class ModGPT(nn.Module):
     """GPT-2 plus MOD-GPT's image projections, flag head and (added) emotion head."""
 
-    def __init__(self, lm, feature_dim: int, num_emotions: int = 0):
+    def __init__(self, lm, feature_dim: int, num_emotions: int = 0, joint_emotion: bool = False):
         super().__init__()
         self.lm = lm  # GPT2LMHeadModel, its vocabulary already holding SPECIAL_TOKENS
+        self.joint_emotion = joint_emotion
         width = lm.config.n_embd
         self.img_ff = nn.Linear(feature_dim, width)
         self.img_inverse_ff = nn.Linear(width, feature_dim)
@@ -207,7 +210,9 @@ class ModGPT(nn.Module):
             hidden=hidden,
             predicted_feature=self.img_inverse_ff(tag),
             flag_logits=self.flag_head(tag),
-            emotion_logits=self.emotion_head(tag) if self.emotion_head is not None else None,
+            emotion_logits=self.emotion_head(tag if self.joint_emotion else tag.detach())
+            if self.emotion_head is not None
+            else None,
         )
 
     @staticmethod

@@ -117,7 +117,9 @@ def test_ocr_runs_once_per_sticker_across_runs(mini_dataset, tmp_path, monkeypat
     import benchmark.ocr
 
     engines = []
-    monkeypatch.setattr(benchmark.ocr, "make_ocr_engine", lambda name: engines.append(_CountingOcr()) or engines[-1])
+    monkeypatch.setattr(
+        benchmark.ocr, "make_ocr_engine", lambda name, lang="en": engines.append(_CountingOcr()) or engines[-1]
+    )
     for _ in range(2):
         sel = build_selector("cks", _ctx(mini_dataset, cache_dir=tmp_path, ocr="rapidocr"))
         sel.ensure_model(mini_dataset)

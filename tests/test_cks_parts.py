@@ -68,10 +68,10 @@ def test_paper_band_keeps_the_mean_colour():
     assert not torch.allclose(out, img)
 
 
-def test_vkd_shapes_normalisation_and_eq8():
+def test_literal_vkd_shapes_normalisation_and_eq8():
     torch.manual_seed(0)
     w = torch.randn(6, 8)
-    vkd = VisualKnowledgeDeconfounder(w)
+    vkd = VisualKnowledgeDeconfounder(w, "literal")
     v = torch.randn(5, 8)
     weights = vkd.weights(v)
     assert weights.shape == (5, 6)
@@ -133,9 +133,10 @@ class _ConstantEncoder(torch.nn.Module):
         return type("Out", (), {"last_hidden_state": self.embed(input_ids)})()
 
 
-def test_keue_attention_follows_eq3_to_5():
+@pytest.mark.parametrize("value", ["f_q", "f_k"])
+def test_keue_attention_follows_eq3_to_5(value):
     torch.manual_seed(0)
-    keue = KnowledgeEnhancedUtteranceExtractor(_ConstantEncoder(6), knowledge_dim=5, hidden=4, out_dim=7)
+    keue = KnowledgeEnhancedUtteranceExtractor(_ConstantEncoder(6), knowledge_dim=5, hidden=4, out_dim=7, value=value)
     ids = torch.tensor([[[3, 0], [7, 0], [9, 0]]])
     turn_mask = torch.ones(1, 3, dtype=torch.long)
     speakers = torch.tensor([[0, 1, 0]])
@@ -153,7 +154,8 @@ def test_keue_attention_follows_eq3_to_5():
     key_a = k + fg(g_a[0])
     key_e = k + fg(g_e[0])
     s_a = torch.softmax(torch.stack([q[2] @ key_a[0], q[2] @ key_a[2]]) / math.sqrt(8), 0)
-    h_tilde = s_a[0] * k[0] + s_a[1] * k[2] + k[1]  # a single inter key gets weight 1
+    v = q if value == "f_q" else k  # eq. 4 prints F_q(h_j) as the value
+    h_tilde = s_a[0] * v[0] + s_a[1] * v[2] + v[1]  # a single inter key gets weight 1
     g_tilde = s_a[0] * key_a[0] + s_a[1] * key_a[2] + key_e[1]
     torch.testing.assert_close(out[0, 2], keue.mlp(torch.cat([h_tilde, g_tilde])))
     # knowledge of a later utterance cannot reach an earlier one through attention

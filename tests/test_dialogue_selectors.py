@@ -215,10 +215,15 @@ class _Unlabelled:
         raise AssertionError(f"read the emotion label of {self.sample_id}")
 
 
-def test_fromage_never_reads_dialogue_labels(data, cache):
+def test_fromage_never_reads_dialogue_labels(data, cache, monkeypatch):
     """Zero-shot: the tiny preset trains on dialogue text and sticker descriptions only."""
+    from stickerbench.adapters import tiny_clip
+
     blind = dataclasses.replace(data, splits={**data.splits, "train": [_Unlabelled(s) for s in data.split("train")]})
     blind.__dict__["fingerprint"] = data.fingerprint  # the checkpoint records it; computing it reads golds
+    # the tiny CLIP's inventory (which stickers occur in train: a set, no pairing) is read from the golds
+    inventory = tiny_clip.training_stickers(data)
+    monkeypatch.setattr(tiny_clip, "training_stickers", lambda _: inventory)
     sel = _module("fromage").build(_ctx(data, cache))
     sel.fit(blind, FAST)
     assert sel._fit_info["result"]["steps"] > 0

@@ -22,7 +22,7 @@ import torch
 from benchmark.errors import SelectorError
 from benchmark.io import staging_dir
 from benchmark.types import Dataset
-from stickerbench.adapters.cks.presets import PRESETS, TINY_DIM, TINY_IMAGE, TINY_INIT
+from stickerbench.adapters.cks.presets import PRESETS, TINY_DIM, TINY_IMAGE, TINY_INIT, comet_state
 from stickerbench.adapters.tiny_clip import tiny_clip_config, tiny_clip_dir
 from stickerbench.models.cks.comet import CometKnowledge
 from stickerbench.models.cks.ive import EKMAN_EMOTIONS
@@ -187,12 +187,16 @@ def backbone_sources(preset: str, options: dict[str, Any], tiny_dir: str | Path 
     return sources
 
 
-def load_comet(source: str, preset: str, device: str) -> CometKnowledge:
+def load_comet(source: str, preset: str, device: str, state: str = "decoder") -> CometKnowledge:
     from transformers import AutoTokenizer, BartForConditionalGeneration
 
     model = BartForConditionalGeneration.from_pretrained(source).to(device)
     return CometKnowledge(
-        model, AutoTokenizer.from_pretrained(source), max_new_tokens=PRESETS[preset].comet_new_tokens, name=source
+        model,
+        AutoTokenizer.from_pretrained(source),
+        max_new_tokens=PRESETS[preset].comet_new_tokens,
+        name=source,
+        state=state,
     )
 
 
@@ -200,6 +204,7 @@ def make_comet(
     preset: str, dataset: Dataset, options: dict[str, Any], device: str, cache_dir: Path, seed: int = 0
 ) -> CometKnowledge:
     """The COMET that ``cks@preset`` would use on ``dataset`` (for ``knowledge build``)."""
+    state = comet_state(options)
     if preset == "paper":
-        return load_comet(backbone_sources("paper", options)["comet"], preset, device)
-    return load_comet(str(tiny_backbones(dataset, cache_dir, seed, device) / "comet"), preset, device)
+        return load_comet(backbone_sources("paper", options)["comet"], preset, device, state)
+    return load_comet(str(tiny_backbones(dataset, cache_dir, seed, device) / "comet"), preset, device, state)

@@ -1,9 +1,10 @@
 """The sizes and optimiser defaults of CKS's two presets, kept apart so that every other part
 reads one table.
 
-``paper``: a 12-layer width-512 encoder, bi-LSTM d = 300 over roberta-base; optimiser lr 1e-5,
-weight decay 3e-4, batch 64, ≤ 50 epochs (§5.2) — with the shared trainer's AdamW (decoupled
-decay) and warmup + cosine, where the paper says Adam. (Its backbones: :mod:`stickerbench.adapters.cks.backbones`.)
+``paper``: a 12-layer width-512 encoder, bi-LSTM d = 300 over roberta-base; Adam with L2 weight
+decay 3e-4 (the paper's "Adam optimizer ... weight decay of 3e-4"; ``--option optimizer=adamw``
+for decoupled decay), lr 1e-5, batch 64, ≤ 50 epochs (§5.2), with the shared trainer's warmup +
+cosine (the paper names no schedule). (Its backbones: :mod:`stickerbench.adapters.cks.backbones`.)
 
 ``tiny``: the same classes, a 2-layer width-64 encoder, random-init 32-d RoBERTa, BERT and a
 tiny BART as COMET (no dropout inside them: at width 32 dropout noise drowned the utterance
@@ -17,15 +18,29 @@ cached checkpoints. Optimiser: lr 3e-3 (random-init text parts need far more tha
 (``Preset.vision_lr_scale``; the paper fine-tunes everything at one lr, but there every part is
 pretrained — at the full tiny lr the tower drifts away from its features; 600-step probes,
 test_easy R10@1 on 300 samples: full lr 49%, a tenth 51%, frozen 58%; frozen is not an option,
-since eq. 11 is how CIM trains the tower, so a tenth it is).
+since eq. 11 is how CIM trains the tower, so a tenth it is). Adam with L2 decay, as the paper.
+
+The readings of the paper's open equations are options, each recorded in ``meta.config`` (so in
+the checkpoint key) — :func:`model_options`: ``cim_positions`` (eq. 9-10, default ``extremes``,
+see :mod:`stickerbench.models.cks.dct`), ``vkd`` (eq. 8, ``attention`` or ``literal``),
+``keue_value`` (eq. 4, ``f_q`` as printed or ``f_k``), ``fused_negatives`` (0 = the paper's
+matching negatives only), ``comet_state`` (``decoder`` or ``encoder``, §4.1.2) and
+``optimizer`` (``adam`` or ``adamw``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
-from benchmark.trainer import RecipeDefaults
+from benchmark.trainer import OPTIMIZERS, RecipeDefaults
+from stickerbench.adapters.options import option_choice, option_flag
 from stickerbench.adapters.tiny_clip import TINY_CLIP
+from stickerbench.models.cks.comet import COMET_STATES
+from stickerbench.models.cks.dct import CIM_READINGS, DEFAULT_CIM_READING
+from stickerbench.models.cks.ive import DEFAULT_VKD_READING, VKD_READINGS
+from stickerbench.models.cks.keue import VALUE_PROJECTIONS
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,7 @@ PRESETS = {
         ocr_tokens=16,
         comet_new_tokens=12,
         dropout=0.1,
-        train=RecipeDefaults(epochs=50, batch_size=64, lr=1e-5, weight_decay=3e-4),
+        train=RecipeDefaults(epochs=50, batch_size=64, lr=1e-5, weight_decay=3e-4, optimizer="adam"),
     ),
     "tiny": Preset(
         width=64,
@@ -69,7 +84,7 @@ PRESETS = {
         ocr_tokens=8,
         comet_new_tokens=4,
         dropout=0.0,
-        train=RecipeDefaults(epochs=4, batch_size=32, lr=3e-3, weight_decay=3e-4),
+        train=RecipeDefaults(epochs=4, batch_size=32, lr=3e-3, weight_decay=3e-4, optimizer="adam"),
         vision_lr_scale=0.1,
     ),
 }
@@ -80,3 +95,23 @@ TINY_INIT = 0.3
 state is the same vector for every utterance (mean pairwise cosine 1.000 on MojiChat): the
 residual stream carries only the [CLS] embedding, so r_i, the Ekman dictionary and the
 knowledge vectors would all be constants at the start. At 0.3 it is 0.73."""
+
+
+def model_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The readings chosen with ``--option``, as :class:`stickerbench.models.cks.model.CKSConfig` fields."""
+    return {
+        "cim_positions": option_choice(options, "cim_positions", tuple(CIM_READINGS), DEFAULT_CIM_READING),
+        "vkd": option_choice(options, "vkd", VKD_READINGS, DEFAULT_VKD_READING),
+        "keue_value": option_choice(options, "keue_value", VALUE_PROJECTIONS, "f_q"),
+        "fused_negatives": option_flag(options, "fused_negatives", False),
+    }
+
+
+def comet_state(options: Mapping[str, Any]) -> str:
+    """Which COMET hidden state is g_i^k (:mod:`stickerbench.models.cks.comet`)."""
+    return option_choice(options, "comet_state", COMET_STATES, "decoder")
+
+
+def train_defaults(preset: Preset, options: Mapping[str, Any]) -> RecipeDefaults:
+    """The preset's recipe with ``--option optimizer=…`` applied."""
+    return replace(preset.train, optimizer=option_choice(options, "optimizer", OPTIMIZERS, preset.train.optimizer))

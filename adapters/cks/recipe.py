@@ -5,8 +5,12 @@ sticker's emotion is the majority emotion of the training samples where it is th
 the gold's emotion is the sample's label when present), drawn per epoch; the matching head sees
 its CLIP feature v_n directly (§4.3). Because the positive always arrives as the fused v and
 the paper's negative always as the raw v_n, the matching head could separate them by origin
-alone; so each dialogue also gets a second matching negative, the fused v of another gold in
-the batch with a different emotion (``CKSConfig.fused_negatives``; see ``CKS.losses``).
+alone; ``--option fused_negatives=1`` (off by default, the paper has no such term) gives each
+dialogue a second matching negative, the fused v of another gold in the batch with a different
+emotion (``CKSConfig.fused_negatives``; see ``CKS.losses``).
+
+Under DDP, L_ITC's in-batch negatives are the global batch's: the model gathers ĥ_T, v and the
+sticker keys across ranks with :func:`benchmark.distributed.gather_with_grad`, as CLIP's loss does.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from benchmark.distributed import gather_with_grad
+from benchmark.selector import SelectorContext
 from benchmark.trainer import ResolvedConfig
 from benchmark.types import Dataset, Sample, StickerStore, Utterance
-from stickerbench.adapters.cks.presets import Preset
+from stickerbench.adapters.cks.presets import Preset, train_defaults
 from stickerbench.models.cks.model import CKS, DialogueInputs
 
 
@@ -31,6 +37,7 @@ class _Selector(Protocol):
     model: CKS
     preset: Preset
     device: str
+    ctx: SelectorContext
 
     def dialogue_inputs(self, contexts: Sequence[Sequence[Utterance]], senders: Sequence[str]) -> DialogueInputs: ...
 
@@ -54,7 +61,7 @@ class CKSRecipe:
     def __init__(self, selector: _Selector, stickers: StickerStore, train: list[Sample]):
         self.selector = selector
         self.module = selector.model
-        self.defaults = selector.preset.train
+        self.defaults = train_defaults(selector.preset, selector.ctx.options)
         self.stickers = stickers
         self.emotions = sticker_emotions(train)
         self.pool = sorted({s.gold for s in train})
@@ -118,5 +125,6 @@ class CKSRecipe:
             torch.tensor([self.index[g] for g in golds], device=device),
             torch.tensor([-100 if s.emotion is None else s.emotion for s in samples], device=device),
             torch.tensor(self.batch_negatives(samples), device=device),
+            gather=gather_with_grad,
         )
         return {"loss": self.module.cfg.weights.total(parts), **{k: v.detach() for k, v in parts.items()}}

@@ -14,6 +14,11 @@ end-of-sequence token, whose state says little about *which* inference was gener
 the mean summarises the whole generated phrase and is defined for every length; the encoder
 alone would ignore what COMET inferred. With BART-large, g_i^k is 1024-d, as in the paper.
 
+``state="encoder"`` is the other reading of "the last hidden state": the mean of the encoder's
+last-layer states over the input "(u_i, R_k, [GEN])" (padding excluded), which does not depend
+on what was generated; it is kept as an option (``--option comet_state=encoder``) and is part of
+the cache fingerprint.
+
 Greedy decoding with few new tokens (ATOMIC tails are short phrases) keeps this affordable;
 the harness caches every vector on disk (:mod:`stickerbench.adapters.cks.knowledge`).
 """
@@ -26,6 +31,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+COMET_STATES = ("decoder", "encoder")
 
 
 def comet_prompt(utterance: str, relation: str) -> str:
@@ -47,7 +54,11 @@ class CometKnowledge:
         batch_size: int = 64,
         max_input_tokens: int = 64,
         name: str = "",
+        state: str = "decoder",
     ):
+        if state not in COMET_STATES:
+            raise ValueError(f"comet_state {state!r}: choose one of {', '.join(COMET_STATES)}")
+        self.state = state
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_new_tokens = max_new_tokens
@@ -78,7 +89,7 @@ class CometKnowledge:
                 digest.update(key.encode())
                 digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
             digest.update(json.dumps(sorted(self.tokenizer.get_vocab().items())).encode())
-            digest.update(f"greedy:{self.max_new_tokens}:{self.max_input_tokens}:decoder-last-mean".encode())
+            digest.update(f"greedy:{self.max_new_tokens}:{self.max_input_tokens}:{self.state}-last-mean".encode())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 
@@ -103,8 +114,11 @@ class CometKnowledge:
                 **enc, decoder_input_ids=sequences, decoder_attention_mask=decoder_mask, output_hidden_states=True
             )
             self.calls += 1
-            last = out.decoder_hidden_states[-1]
-            weights = decoder_mask.unsqueeze(-1).to(last.dtype)
+            if self.state == "decoder":
+                last, mask = out.decoder_hidden_states[-1], decoder_mask
+            else:
+                last, mask = out.encoder_last_hidden_state, enc["attention_mask"]
+            weights = mask.unsqueeze(-1).to(last.dtype)
             vectors.append(((last * weights).sum(1) / weights.sum(1)).float().cpu())
             texts += self.tokenizer.batch_decode(sequences, skip_special_tokens=True)
         dim = self.dim

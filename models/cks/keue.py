@@ -16,6 +16,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 RELATIONS = ("xEffect", "xReact", "xWant", "oEffect", "oReact", "oWant")
 """ATOMIC-2020 relations used by CKS: the first three are intra-speaker, the last three inter."""
+VALUE_PROJECTIONS = ("f_q", "f_k")
 
 
 def encode_utterances(
@@ -62,10 +63,18 @@ class KnowledgeEnhancedUtteranceExtractor(nn.Module):
 
     ``hidden`` is the bi-LSTM's d (300 in the paper), so h_i ∈ R^{2d}; ``knowledge_dim`` is
     COMET's width (1024 for BART-large); ``out_dim`` is d^r (768).
+
+    ``value`` is the projection eq. 4 sums: ``"f_q"`` (default), F_q(h_j), as the paper prints
+    it — the same projection as the query, so h̃_i is a mix of the other utterances seen as
+    queries; ``"f_k"``, F_k(h_j), the key projection, as this module first read it (the usual
+    attention layout, and the one eq. 5 uses, where the values are F_k(h_j) + F_g(g_j)).
     """
 
-    def __init__(self, utterance_encoder: nn.Module, knowledge_dim: int, hidden: int, out_dim: int):
+    def __init__(self, utterance_encoder: nn.Module, knowledge_dim: int, hidden: int, out_dim: int, value: str = "f_q"):
         super().__init__()
+        if value not in VALUE_PROJECTIONS:
+            raise ValueError(f"keue_value {value!r}: choose one of {', '.join(VALUE_PROJECTIONS)}")
+        self.value = value
         self.utterance_encoder = utterance_encoder
         d_in = utterance_encoder.config.hidden_size
         self.lstm = nn.LSTM(d_in, hidden, batch_first=True, bidirectional=True)
@@ -110,7 +119,8 @@ class KnowledgeEnhancedUtteranceExtractor(nn.Module):
         scale = 1 / math.sqrt(h.shape[-1])  # scaled dot product (eq. 3 leaves the scale implicit)
         s_a = masked_softmax(q @ keys_a.transpose(1, 2) * scale, m_a)  # eq. 3, intra-speaker
         s_e = masked_softmax(q @ keys_e.transpose(1, 2) * scale, m_e)  # eq. 3, inter-speaker
-        h_tilde = s_a @ k + s_e @ k  # eq. 4: Σ_{j∈S(i)} s^a_ij F_k(h_j) + Σ_{j∉S(i)} s^e_ij F_k(h_j)
+        v = q if self.value == "f_q" else k
+        h_tilde = s_a @ v + s_e @ v  # eq. 4: Σ_{j∈S(i)} s^a_ij F_q(h_j) + Σ_{j∉S(i)} s^e_ij F_q(h_j)
         g_tilde = s_a @ keys_a + s_e @ keys_e  # eq. 5: the same sums over F_k(h_j) + F_g(g_j)
         return self.mlp(torch.cat([h_tilde, g_tilde], dim=-1))  # eq. 6
 

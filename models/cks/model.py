@@ -18,14 +18,16 @@ candidate: the emotion "when selecting the sticker" (§4.3) for the sticker that
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stickerbench.models.cks.dct import DEFAULT_CIM_READING
 from stickerbench.models.cks.encoder import MultimodalEncoder
-from stickerbench.models.cks.ive import InterventionalVisualExtractor
+from stickerbench.models.cks.ive import DEFAULT_VKD_READING, InterventionalVisualExtractor
 from stickerbench.models.cks.keue import KnowledgeEnhancedUtteranceExtractor, PlainUtteranceExtractor
 from stickerbench.models.cks.losses import LossWeights, contrastive_loss, matching_loss, triplet_loss
 
@@ -49,7 +51,10 @@ class CKSConfig:
     use_vkd: bool = True
     use_cim: bool = True
     use_ocr: bool = True
-    fused_negatives: bool = True  # see CKS.losses; False = the paper's matching negatives only
+    fused_negatives: bool = False  # False: the paper's matching negatives only (see CKS.losses)
+    cim_positions: str = DEFAULT_CIM_READING  # the reading of eq. 9-10 (models.cks.dct.CIM_READINGS)
+    vkd: str = DEFAULT_VKD_READING  # the reading of eq. 8 (models.cks.ive.VisualKnowledgeDeconfounder)
+    keue_value: str = "f_q"  # eq. 4's value projection: F_q as printed, or F_k
     weights: LossWeights = field(default_factory=LossWeights)
 
 
@@ -104,11 +109,13 @@ class CKS(nn.Module):
         d_r = vision.config.hidden_size  # d^r: CLIP [CLS] width = utterance representation width
         if cfg.use_keue:
             self.utterances = KnowledgeEnhancedUtteranceExtractor(
-                utterance_encoder, knowledge_dim, cfg.lstm_hidden, d_r
+                utterance_encoder, knowledge_dim, cfg.lstm_hidden, d_r, cfg.keue_value
             )
         else:
             self.utterances = PlainUtteranceExtractor(utterance_encoder, d_r)
-        self.ive = InterventionalVisualExtractor(vision, confounders, cfg.use_vkd, cfg.use_cim, cfg.r_high, cfg.r_low)
+        self.ive = InterventionalVisualExtractor(
+            vision, confounders, cfg.use_vkd, cfg.use_cim, cfg.r_high, cfg.r_low, cfg.cim_positions, cfg.vkd
+        )
         self.encoder = MultimodalEncoder(
             token_embeddings, token_dim, d_r, d_r, cfg.width, cfg.layers, cfg.heads, cfg.num_emotions, cfg.dropout
         )
@@ -139,18 +146,23 @@ class CKS(nn.Module):
         positive_keys: torch.Tensor,
         emotions: torch.Tensor,
         batch_negatives: torch.Tensor | None = None,
+        gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """The terms of eq. 14 that the config keeps (weight ≠ 0), unweighted.
 
         ``positive_keys`` [B] identifies each gold sticker (for the in-batch contrastive loss);
-        ``emotions`` [B] holds gold emotion indices, −100 where unknown.
+        ``emotions`` [B] holds gold emotion indices, −100 where unknown. ``gather`` concatenates
+        a tensor over data-parallel ranks with gradients (the trainer's ``gather_with_grad``), so
+        that L_ITC's in-batch negatives are the global batch's, as on one process; ``None`` = one
+        process.
 
         Matching negatives: the paper's negative enters with CLIP's raw v_n while the positive
         enters with the fused v, so the head can tell them apart by where the feature came from
-        and never learn the dialogue (measured on the tiny preset: L_ITM → 0.02 while the
-        training MRR stayed flat). With ``fused_negatives`` each dialogue also gets a second
-        negative: the fused v of another dialogue's gold in the batch (``batch_negatives`` [B],
-        an index into the batch, −1 for none), so fused features are seen with both labels.
+        and never learn the dialogue (measured on the tiny preset, with the [0 | I] fusion
+        start: L_ITM → 0.02 while the training MRR stayed flat). ``fused_negatives`` (off by
+        default: the paper has no such term) gives each dialogue a second negative: the fused v
+        of another dialogue's gold in the batch (``batch_negatives`` [B], an index into the
+        batch, −1 for none), so fused features are seen with both labels.
         """
         w = self.cfg.weights
         h, h_last = self.utterance_features(d)
@@ -180,8 +192,9 @@ class CKS(nn.Module):
             if w.emo and self.cfg.num_emotions and (emotions >= 0).any():
                 parts["emo"] = F.cross_entropy(self.encoder.emotion_logits(x[:, 0]), emotions, ignore_index=-100)
         if w.itc:
+            g = gather or (lambda t: t)
             parts["itc"] = contrastive_loss(
-                h_last, pos.unbiased, positive_keys, self.logit_scale.clamp(max=MAX_LOGIT_SCALE)
+                g(h_last), g(pos.unbiased), g(positive_keys), self.logit_scale.clamp(max=MAX_LOGIT_SCALE)
             )
         if w.triplet and self.cfg.use_cim:
             parts["triplet"] = triplet_loss(pos.clip, pos.invariant, v_n, self.cfg.margin)  # eq. 11
