@@ -43,6 +43,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from benchmark.checkpoints import (
@@ -278,6 +279,17 @@ def quiet_transformers(enabled: bool = True):
     finally:
         if enabled and was:
             hf_logging.enable_progress_bar()
+
+
+def sent_sticker_emotions(selector: TorchSelector, queries: Sequence[Query], missing: str) -> np.ndarray:
+    """MOD task 3 through a selector's own scoring path: each query holds one candidate, the sent
+    sticker, and the emotion head's logits on it are the answer; ``missing`` says why there may be none."""
+    if any(len(q.candidates) != 1 for q in queries):
+        raise SelectorError(f"{selector.name}: classify_emotion takes queries holding one candidate, the sent sticker")
+    logits = selector.score(queries).emotion_logits
+    if logits is None:
+        raise SelectorError(f"{selector.name}: no emotion head ({missing})")
+    return logits
 
 
 def dialogue_text(query_context, max_turns: int | None = None) -> str:

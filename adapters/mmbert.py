@@ -49,7 +49,7 @@ from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
 from stickerbench.adapters.backbone_sources import add_tiny_clip, lm_and_clip_sources, paper_clip
-from stickerbench.adapters.base import TorchSelector, training_golds
+from stickerbench.adapters.base import TorchSelector, sent_sticker_emotions, training_golds
 from stickerbench.adapters.sticker_table import StickerTable
 from stickerbench.adapters.tiny_clip import tiny_clip_config
 from stickerbench.adapters.turns import context_turns
@@ -244,12 +244,7 @@ class MmbertSelector(TorchSelector):
 
     def classify_emotion(self, queries: Sequence[Query]) -> np.ndarray:
         """MOD task 3: the emotion head on the sequence of each query's one candidate, the sent sticker."""
-        if any(len(q.candidates) != 1 for q in queries):
-            raise SelectorError(f"{self.name}: classify_emotion takes queries holding one candidate, the sent sticker")
-        logits = self.score(queries).emotion_logits
-        if logits is None:
-            raise SelectorError(f"{self.name}: no emotion head (the dataset has no emotion labels)")
-        return logits
+        return sent_sticker_emotions(self, queries, "the dataset has no emotion labels")
 
 
 def build(ctx: SelectorContext) -> MmbertSelector:

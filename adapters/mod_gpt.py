@@ -47,14 +47,13 @@ import torch
 from torch import nn
 
 from benchmark.checkpoints import load_weights, save_weights
-from benchmark.errors import SelectorError
 from benchmark.features import module_fingerprint
 from benchmark.selector import SelectorContext
 from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, Sample, ScoreBatch, StickerStore
 from stickerbench.adapters.backbone_sources import add_tiny_clip, lm_and_clip_sources, paper_clip
-from stickerbench.adapters.base import TorchSelector
+from stickerbench.adapters.base import TorchSelector, sent_sticker_emotions
 from stickerbench.adapters.options import option_flag
 from stickerbench.adapters.sticker_table import StickerTable
 from stickerbench.adapters.tiny_clip import tiny_clip_config
@@ -243,10 +242,7 @@ class ModGptSelector(TorchSelector):
     def classify_emotion(self, queries: Sequence[Query]) -> np.ndarray:
         """MOD task 3: the emotion head on ``h[TAG]``, through the scoring path (each query's one
         candidate is the sent sticker, which ``h[TAG]`` does not read)."""
-        logits = self.score(queries).emotion_logits
-        if logits is None:
-            raise SelectorError(f"{self.name}: no emotion head (the dataset has no emotion labels)")
-        return logits
+        return sent_sticker_emotions(self, queries, "the dataset has no emotion labels")
 
 
 def build(ctx: SelectorContext) -> ModGptSelector:

@@ -32,10 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmark.errors import SelectorError
 from benchmark.selector import SelectorContext
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore, Utterance
-from stickerbench.adapters.base import TorchSelector
+from stickerbench.adapters.base import TorchSelector, sent_sticker_emotions
 from stickerbench.adapters.cks.backbones import (
     SPEAKERS,
     backbone_sources,
@@ -270,12 +269,7 @@ class CKSSelector(TorchSelector):
 
     def classify_emotion(self, queries: Sequence[Query]) -> np.ndarray:
         """MOD task 3: the emotion head on the [HEAD] state of each query's one candidate, the sent sticker."""
-        if any(len(q.candidates) != 1 for q in queries):
-            raise SelectorError(f"{self.name}: classify_emotion takes queries holding one candidate, the sent sticker")
-        logits = self.score(queries).emotion_logits
-        if logits is None:
-            raise SelectorError(f"{self.name}: no emotion head (trained without L_emo, or no emotion labels)")
-        return logits
+        return sent_sticker_emotions(self, queries, "trained without L_emo, or no emotion labels")
 
 
 def build(ctx: SelectorContext) -> CKSSelector:
