@@ -25,6 +25,7 @@ from benchmark.slices import SLICES, SliceLabeller
 from benchmark.stats import comparison_rng, paired_comparison
 from benchmark.types import Dataset
 from stickerbench.leaderboard import svg
+from stickerbench.leaderboard.significance import Marks, Source, marks
 
 CASES_PER_SPLIT = 12
 ALL_FAIL_CASES = 3
@@ -78,17 +79,26 @@ def _recall1(row: dict) -> float | None:
     )
 
 
-def _table(results: RunResults, split: str) -> list[dict]:
+def _sources(runs: Sequence[tuple[Path, RunResults]], split: str) -> dict[str, Source]:
+    """model → where its finished ``split`` comes from (a later run's model replaces an earlier one's)."""
+    return {
+        model: Source(run_dir, results.models[model], done)
+        for run_dir, results in runs
+        for model in results.models
+        if (done := results.complete_splits(model).get(split)) is not None
+    }
+
+
+def _table(sources: dict[str, Source], bold: Marks) -> list[dict]:
     table = []
-    for model in results.models:
-        done = results.complete_splits(model).get(split)
-        if done is None:
-            continue
+    for model, source in sources.items():
+        done = source.result
         cells = []
         for key, _ in COLUMNS:
             value = (done.metrics or {}).get(key)
             se = (done.stderr or {}).get(key)
-            cells.append("–" if value is None else f"{100 * value:.1f}" + ("" if se is None else f" ± {196 * se:.1f}"))
+            text = "–" if value is None else f"{100 * value:.1f}" + ("" if se is None else f" ± {196 * se:.1f}")
+            cells.append({"text": text, "bold": value is not None and bold.is_bold(key, model)})
         table.append({"model": model, "cells": cells, "n": done.n})
     return table
 
@@ -182,8 +192,14 @@ def _cases(
     return cases
 
 
-def render_report(run_dirs: Sequence[Path], cases_per_split: int = CASES_PER_SPLIT, seed: int = 0) -> str:
-    """The HTML of the report over one or more run directories of the same dataset."""
+def render_report(
+    run_dirs: Sequence[Path], cases_per_split: int = CASES_PER_SPLIT, seed: int = 0, significance: bool = True
+) -> str:
+    """The HTML of the report over one or more run directories of the same dataset.
+
+    ``seed`` seeds the forest plot's intervals; bold in the tables is decided as in the Markdown
+    leaderboard (same test, the run's own seed), or by the maximum alone without ``significance``.
+    """
     from jinja2 import Environment
 
     runs = [(Path(d), load_results(d)) for d in run_dirs]
@@ -196,18 +212,19 @@ def render_report(run_dirs: Sequence[Path], cases_per_split: int = CASES_PER_SPL
     splits = []
     for split, cand in first.candidates.items():
         rows: dict[str, dict[str, dict]] = {}
-        table = []
         for run_dir, results in runs:
             rows.update(_rows(run_dir, results, split))
-            table += _table(results, split)
-        if not table:
+        sources = _sources(runs, split)
+        if not sources:
             continue
+        bold = marks(sources, split, [key for key, _ in COLUMNS], first.seed, significance)
         labels = {s.sample_id: labeller.labels(s) for s in dataset.split(split)} if labeller else {}
         splits.append(
             {
                 "name": split,
                 "candidates": cand,
-                "table": table,
+                "table": _table(sources, bold),
+                "bold_note": bold.note(dict(COLUMNS)),
                 "forest": _forest(rows, split, seed),
                 "slices": _slice_charts(rows, labels),
                 "confusions": _confusions(rows, dataset.emotion_names if dataset else ()),
