@@ -31,7 +31,7 @@ def evaluate(
 
     ``dataset`` is a dataset name (``mojichat``, or ``mod`` with ``data_dir=…``) or a loaded
     :class:`~benchmark.types.Dataset`. Every other field of :class:`~benchmark.run_config.RunConfig`
-    (``num_candidates``, ``seed``, ``preset``, ``options``, ``train``, ``overwrite``, …) may be
+    (``num_candidates``, ``negatives``, ``seed``, ``preset``, ``options``, ``train``, ``overwrite``, …) may be
     given as a keyword. Results are written to ``output`` (default
     ``runs/<dataset>-<candidates><N>-seed<seed>``), resumed and locked exactly as by ``run``;
     render them with ``stickerbench.leaderboard.render.render_runs([results])``.

@@ -20,24 +20,33 @@ would follow): ``conflicting`` when that word's emotion differs from the sample'
 gold emotion). Counting *any* disagreeing mined word instead labels nearly everything
 conflicting, because emotional phrases cross emotions on purpose ("not fun at all" is sadness):
 measured on MojiChat, 97 % of the training samples, against a planted bias of 40 % of dialogues.
+
+Mined words are cached on disk per (dataset fingerprint, split, minimum count, method version),
+so every run of a dataset labels its samples with the same words without mining again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from scipy.stats import norm
 
+from benchmark.errors import DataError
+from benchmark.io import atomic_write_text, read_json
 from benchmark.types import Dataset, Sample
 
 MIN_COUNT = 20
 PRIOR_STRENGTH = 500.0
 ALPHA = 0.05
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+METHOD_VERSION = 1  # bump when the mining changes, so that no stale cached list is reused
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,26 @@ def mine_bias_words(dataset: Dataset, split: str = "train", min_count: int = MIN
             if z >= threshold:
                 mined.append(BiasWord(w, dataset.emotion_names[e], float(z), word_count[w]))
     return sorted(mined, key=lambda b: (-b.score, b.word, b.emotion))
+
+
+def cached_bias_words(
+    dataset: Dataset, cache_dir: Path | None, split: str = "train", min_count: int = MIN_COUNT
+) -> list[BiasWord]:
+    """:func:`mine_bias_words`, read from ``cache_dir/bias_words`` when this dataset was mined before."""
+    if cache_dir is None:
+        return mine_bias_words(dataset, split, min_count)
+    key = hashlib.sha256(
+        json.dumps([dataset.fingerprint, split, min_count, PRIOR_STRENGTH, ALPHA, METHOD_VERSION]).encode()
+    ).hexdigest()[:24]
+    path = Path(cache_dir) / "bias_words" / f"{key}.json"
+    if path.exists():
+        try:
+            return [BiasWord(**row) for row in read_json(path)]
+        except (DataError, TypeError):
+            pass  # a torn or foreign file: mine again and replace it
+    mined = mine_bias_words(dataset, split, min_count)
+    atomic_write_text(path, json.dumps([b.to_json() for b in mined]) + "\n")
+    return mined
 
 
 def bias_label(sample: Sample, emotion_names: Sequence[str], mined: Sequence[BiasWord]) -> str:

@@ -1,9 +1,21 @@
 """Candidate sets: the same stickers for every selector, reproducible by anyone.
 
-A set depends only on (seed, sample id, gold, sticker pool, N): each sample has its own RNG, so
-subsetting, reordering or sharding a split never changes another sample's set. The gold's
-position is drawn uniformly. The manifest's sha256 is the set's fingerprint; results and
-leaderboards carry it so that numbers from different sets are never compared.
+A sampled set is the gold and N - 1 negatives, drawn in one of two ways (``NEGATIVES``):
+
+* ``matched`` (the default): negatives follow how often each sticker is a gold in the split
+  being built, the sample's own gold excluded, so that a scorer which never reads the dialogue
+  sits at chance; :mod:`benchmark.negatives` says how, and what happens when a split has too
+  few distinct golds (the rest of a set is filled uniformly from stickers that are never a gold);
+* ``uniform``: negatives drawn uniformly from the pool, as before ``matched`` existed. Never-used
+  stickers are then easy to rule out, and the context-blind ``popularity`` is above chance.
+
+A set depends only on (seed, sample id, gold, sticker pool, N, negatives) and, for ``matched``,
+the split's gold counts: each sample has its own RNG, so reordering a split, or sharding it
+(each shard handed the whole split's ``gold_counts``), never changes a sample's set; uniform sets
+also survive subsetting. The gold's position is drawn uniformly. The fingerprint is the sha256 of
+the manifest file (uniform and official sets) or of the line ``negatives: matched`` followed by
+the file, so that sets drawn another way never share a fingerprint; results and leaderboards
+carry it so that numbers from different sets are never compared.
 
 A *blind* split (released test files with empty answers; ``Sample.gold is None``) has only its
 official sets: a sampled set is drawn around the gold, and drawing it around anything else would
@@ -14,7 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +35,11 @@ import numpy as np
 
 from benchmark.errors import DataError
 from benchmark.io import atomic_write_text, read_jsonl
+from benchmark.negatives import MatchedDesign
 from benchmark.types import CandidateSet, Sample
 
 STRATEGIES = ("sampled", "official")
+NEGATIVES = ("matched", "uniform")
 OFFICIAL_KEY = "official_candidates"
 
 
@@ -38,6 +53,7 @@ class CandidateManifest:
     seed: int
     num_candidates: int
     fingerprint: str
+    negatives: str | None = None  # how a sampled set's negatives were drawn; None for official sets
 
     def by_sample(self) -> dict[str, CandidateSet]:
         return {c.sample_id: c for c in self.sets}
@@ -49,12 +65,27 @@ def _sample_rng(seed: int, sample_id: str) -> np.random.Generator:
 
 
 def sampled_candidates(
-    samples: Sequence[Sample], pool: Sequence[str], num_candidates: int = 10, seed: int = 0
+    samples: Sequence[Sample],
+    pool: Sequence[str],
+    num_candidates: int = 10,
+    seed: int = 0,
+    negatives: str = "matched",
+    gold_counts: Mapping[str, int] | None = None,
 ) -> list[CandidateSet]:
-    """Gold + ``num_candidates - 1`` negatives drawn uniformly from ``pool``, gold shuffled in."""
+    """Gold + ``num_candidates - 1`` negatives from ``pool``, gold shuffled in.
+
+    ``negatives``: ``matched`` (in step with each sticker's count as a gold in ``gold_counts``,
+    by default those of ``samples``; see the module docstring) or ``uniform``.
+    """
     if num_candidates < 2:
         raise DataError(f"--num-candidates must be at least 2, got {num_candidates}")
+    if negatives not in NEGATIVES:
+        raise DataError(f"--negatives {negatives!r}: choose one of {', '.join(NEGATIVES)}")
     ordered_pool = sorted(set(pool))
+    design = None
+    if negatives == "matched":
+        counts = Counter(s.gold for s in samples) if gold_counts is None else gold_counts
+        design = MatchedDesign(counts, ordered_pool, num_candidates)
     sets = []
     for sample in samples:
         if sample.gold is None:
@@ -69,8 +100,14 @@ def sampled_candidates(
                 f"too few for {num_candidates} candidates; lower --num-candidates"
             )
         rng = _sample_rng(seed, sample.sample_id)
-        picks = rng.choice(len(negatives_pool), size=num_candidates - 1, replace=False)
-        candidates = [negatives_pool[i] for i in picks]
+        if design is None:
+            picks = rng.choice(len(negatives_pool), size=num_candidates - 1, replace=False)
+            candidates = [negatives_pool[i] for i in picks]
+        else:
+            if gold_counts is not None and gold_counts.get(sample.gold, 0) <= 0:
+                raise DataError(f"sample {sample.sample_id}: gold_counts does not count its gold {sample.gold!r}")
+            drawn = design.negatives(sample.gold, num_candidates - 1, rng)
+            candidates = [drawn[i] for i in rng.permutation(len(drawn))]
         candidates.insert(int(rng.integers(0, num_candidates)), sample.gold)
         sets.append(CandidateSet(sample.sample_id, tuple(candidates), sample.gold))
     return sets
@@ -122,6 +159,13 @@ def manifest_text(sets: Sequence[CandidateSet]) -> str:
     )
 
 
+def fingerprint_of(text: str, negatives: str | None) -> str:
+    """The sha256 of the manifest text, preceded by ``negatives: matched`` for matched sets
+    (uniform and official sets keep the plain file hash they always had)."""
+    header = "" if negatives in (None, "uniform") else f"negatives: {negatives}\n"
+    return hashlib.sha256((header + text).encode()).hexdigest()
+
+
 def build_manifest(
     split: str,
     samples: Sequence[Sample],
@@ -129,12 +173,17 @@ def build_manifest(
     strategy: str = "sampled",
     num_candidates: int = 10,
     seed: int = 0,
+    negatives: str = "matched",
 ) -> CandidateManifest:
+    """One split's manifest; ``negatives`` applies to sampled sets only (official sets are used
+    as they are, and their manifest's ``negatives`` is None)."""
     if strategy == "sampled":
         _refuse_blind(samples, split)
-        sets = sampled_candidates(samples, pool, num_candidates, seed)
+        sets = sampled_candidates(samples, pool, num_candidates, seed, negatives)
+        drawn: str | None = negatives
     elif strategy == "official":
         sets = official_candidates(samples, split)
+        drawn = None
     else:
         raise DataError(f"unknown candidate strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
     sizes = {len(c.candidates) for c in sets}
@@ -145,7 +194,8 @@ def build_manifest(
         strategy=strategy,
         seed=seed,
         num_candidates=max(sizes) if sizes else num_candidates,
-        fingerprint=hashlib.sha256(text.encode()).hexdigest(),
+        fingerprint=fingerprint_of(text, drawn),
+        negatives=drawn,
     )
 
 

@@ -54,6 +54,7 @@ def checkpoint_key(selector: Selector, training_data: Dataset, seed: int, train:
             "preset": selector.meta.preset,
             "config": selector.meta.config,
             "code": selector_code_hash(selector),
+            "validation": source_fingerprint("benchmark.validation"),  # early stopping's sets and metric
             "train": training_overrides(train),
             "dataset": training_data.fingerprint,
             "seed": seed,

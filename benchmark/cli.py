@@ -21,6 +21,7 @@ from benchmark.cli_args import (
     csv_list,
     int_at_least,
     key_value,
+    seed_list,
     selector_options,
     train_config,
 )
@@ -30,6 +31,11 @@ from benchmark.errors import BenchmarkError
 COMMAND_ENTRY_POINTS = "stickerbench.commands"
 
 PAPER_LINEUP = "random,popularity,clip,vilt,blip2,mod-gpt,mmbert,fromage,cks"
+NO_SIGNIFICANCE_HELP = (
+    "bold only the highest value of each column; by default bold marks the best value and every value "
+    "not significantly worse than it (paired sign-flip test against the best, Holm-adjusted over the "
+    "column, p >= 0.05), read from the predictions files"
+)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -46,7 +52,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         splits=csv_list(args.splits) if args.splits else None,
         candidates=args.candidates,
         num_candidates=args.num_candidates,
+        negatives=args.negatives,
         seed=args.seed,
+        train_seeds=args.train_seeds,
         output=args.output,
         preset=args.preset,
         checkpoints={k: Path(v) for k, v in args.checkpoint},
@@ -66,12 +74,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         from benchmark.io import atomic_write_text
         from stickerbench.leaderboard.render import render_runs
 
-        boards.append(render_runs([results]))
+        boards.append(render_runs([(out, results)], significance=not args.no_significance))
         atomic_write_text(out / "leaderboard.md", boards[-1])
         from stickerbench.leaderboard.report import render_report
 
         try:  # the report is a view of results already saved: its failure must not hide the run's own
-            atomic_write_text(out / "report.html", render_report([out]))
+            atomic_write_text(out / "report.html", render_report([out], significance=not args.no_significance))
         except Exception as exc:
             logging.getLogger("stickerbench").warning("report.html not written: %s: %s", type(exc).__name__, exc)
 
@@ -115,8 +123,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.results import load_results
     from stickerbench.leaderboard.render import render_runs
 
-    runs = [load_results(run_dir) for run_dir in args.run_dirs]
-    text = render_runs(runs, reference=args.reference, stderr=args.stderr)
+    runs = [(run_dir, load_results(run_dir)) for run_dir in args.run_dirs]
+    text = render_runs(runs, reference=args.reference, stderr=args.stderr, significance=not args.no_significance)
     if args.output:
         try:
             atomic_write_text(args.output, text)
@@ -135,7 +143,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     from stickerbench.leaderboard.render import render_runs
 
     results, changed = rescore(args.run_dir)
-    atomic_write_text(args.run_dir / "leaderboard.md", render_runs([results]))
+    atomic_write_text(args.run_dir / "leaderboard.md", render_runs([(args.run_dir, results)]))
     moved = (
         f"; numbers changed for {', '.join(changed)}"
         if changed
@@ -208,21 +216,41 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["sampled", "official"],
         default=None,
         help="official: the task-2 files' sets, as every published MOD number (default on --dataset mod, "
-        "validation included when its task-2 file is there); sampled: gold + N-1 uniform negatives per "
-        "sample (default otherwise; blind splits are skipped)",
+        "validation included when its task-2 file is there); sampled: gold + N-1 negatives per sample, "
+        "drawn as --negatives says (default otherwise; blind splits are skipped)",
     )
     g.add_argument(
         "--num-candidates", type=int_at_least(2), default=10, help="N for sampled candidate sets (default 10)"
     )
     g.add_argument(
-        "--seed", type=int_at_least(0), default=0, help="seed of candidate sets, training and random scores (default 0)"
+        "--negatives",
+        choices=["matched", "uniform"],
+        default="matched",
+        help="how sampled sets draw their negatives: matched (default) follows how often each sticker is a "
+        "gold in the split, so a scorer that ignores the dialogue sits at chance; uniform draws them "
+        "uniformly from every sticker, where never-used stickers are easy to rule out and a context-blind "
+        "scorer is above chance (official sets ignore it)",
+    )
+    g.add_argument(
+        "--seed",
+        type=int_at_least(0),
+        default=0,
+        help="seed of candidate sets and random scores, and of training unless --train-seeds is given (default 0)",
+    )
+    g.add_argument(
+        "--train-seeds",
+        type=seed_list,
+        metavar="S[,S...]",
+        help="train every trainable selector once per seed (e.g. 0,1,2), each scored on the same candidate sets; "
+        "results.json then holds each seed under models.<name>.seeds.<seed> and the mean, seed sd and a 95%% "
+        "interval in models.<name>.splits (default: one seed, --seed)",
     )
     g.add_argument(
         "--output",
         "-o",
         type=Path,
-        help="run directory (default: runs/<dataset>-sampled<N>-seed<seed> or runs/<dataset>-official-seed<seed>); "
-        "re-running resumes it",
+        help="run directory (default: runs/<dataset>-sampled<N>-seed<seed>, with -uniform after <N> for "
+        "--negatives uniform, or runs/<dataset>-official-seed<seed>); re-running resumes it",
     )
     g.add_argument("--batch-size", type=int_at_least(1), default=32, help="queries per scoring batch (default 32)")
     g.add_argument(
@@ -242,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="hide the per-split scoring progress bars (training and encoding keep theirs)",
     )
+    g.add_argument("--no-significance", action="store_true", help=NO_SIGNIFICANCE_HELP)
     add_selector_args(p)
     g = p.add_argument_group("checkpoints")
     g.add_argument(
@@ -272,8 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="write to FILE instead of standard output")
     p.add_argument("--reference", action="store_true", help="also show the CKS paper's reported numbers, labelled")
     p.add_argument(
-        "--stderr", action="store_true", help="print each number as mean ± standard error over the split's samples"
+        "--stderr",
+        action="store_true",
+        help="print each number as mean ± standard error over the split's samples "
+        "(mean ± sd over training seeds for a selector trained under several)",
     )
+    p.add_argument("--no-significance", action="store_true", help=NO_SIGNIFICANCE_HELP)
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser(

@@ -50,6 +50,18 @@ def csv_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def seed_list(text: str) -> list[int]:
+    """``0,1,2`` → ``[0, 1, 2]``: distinct non-negative integers."""
+    seeds = []
+    for item in csv_list(text):
+        if not item.isdigit():
+            raise argparse.ArgumentTypeError(f"{item!r} is not a non-negative integer; write e.g. 0,1,2")
+        seeds.append(int(item))
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: give each seed once, e.g. 0,1,2")
+    return seeds
+
+
 def add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument(

@@ -11,17 +11,29 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from benchmark.errors import BenchmarkError
 from benchmark.io import read_jsonl
-from benchmark.metrics import RANKING_METRICS, emotion_hit, sample_metrics
+from benchmark.metrics import RANKING_METRICS, emotion_hit, row_values, sample_metrics, task3_hits
 from benchmark.results import RunResults, load_results
-from benchmark.stats import ALPHA, DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS, comparison_rng, holm, paired_comparison
+from benchmark.stats import (
+    ALPHA,
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_PERMUTATIONS,
+    comparison_rng,
+    holm,
+    holm_undecided,
+    paired_comparison,
+    paired_p,
+)
 
 COMPARABLE_METRICS = (*RANKING_METRICS, "emotion_acc")
+# not_worse_than_best: a first draw of sign flips, and a larger one where its error could flip a decision
+MARK_PERMUTATIONS, MARK_REFINED = 2000, 20000
 
 
 @dataclass(frozen=True)
@@ -41,20 +53,11 @@ class Comparison:
         return row
 
 
-def _row_values(row: dict, metric: str) -> float | None:
-    if metric == "emotion_acc":
-        logits, emotion = row.get("emotion_logits"), row.get("emotion")
-        return None if logits is None or emotion is None else emotion_hit(logits, emotion)
-    if row.get("gold") is None:
-        return None
-    return sample_metrics(row["scores"], row["candidates"].index(row["gold"]))[metric]
-
-
 def per_sample_values(path: Path, metric: str) -> dict[str, float] | None:
     """sample id → the metric's per-sample value, or ``None`` when the file cannot give it."""
     values = {}
     for _, row in read_jsonl(path):
-        value = _row_values(row, metric)
+        value = row_values(row).get(metric)
         if value is None:
             return None
         values[row["sample_id"]] = value
@@ -82,12 +85,69 @@ def collect(runs: Sequence[tuple[Path, RunResults]], split: str, metric: str) ->
                 values = per_sample_values(seed_paths, metric)
                 if values is not None:
                     by_model.setdefault(model, []).append(values)
+    return paired_table(by_model)
+
+
+def paired_table(by_model: dict[str, list[dict[str, float]]]) -> _Table | None:
+    """``model → one {sample id: value} per seed`` as arrays over the samples all of them define;
+    ``None`` with fewer than two models or no sample in common."""
     if len(by_model) < 2:
         return None
     ids = sorted(set.intersection(*(set(v) for seeds in by_model.values() for v in seeds)))
     if not ids:
         return None
     return _Table(ids, {m: np.array([[v[i] for i in ids] for v in seeds]) for m, seeds in by_model.items()})
+
+
+def seed_columns(run_dir: Path, entry, split: str, metrics: Sequence[str]) -> dict[str, list[dict[str, float]]]:
+    """metric → one ``{sample id: value}`` per training seed of a model's finished split (see
+    :func:`file_values`); a metric is left out when some seed's file does not define it. Raises
+    ``OSError`` or ``DataError`` when a file is missing or damaged."""
+    columns: dict[str, list[dict[str, float]]] = {m: [] for m in metrics}
+    for path in _prediction_paths(run_dir, entry, split):
+        values = file_values(path)
+        for metric in metrics:
+            columns[metric].append(values.get(metric, {}))
+    return {m: seeds for m, seeds in columns.items() if seeds and all(seeds)}
+
+
+# (the row's vector, the index whose rank counts, the per-sample function of benchmark.metrics)
+_RANKED = (
+    ("scores", lambda r: None if r.get("gold") is None else r["candidates"].index(r["gold"]), sample_metrics),
+    ("emotion_logits", lambda r: r.get("emotion"), lambda v, i: {"emotion_acc": emotion_hit(v, i)}),
+    ("task3_logits", lambda r: r.get("emotion"), task3_hits),
+)
+
+
+def file_values(path: Path) -> dict[str, dict[str, float]]:
+    """metric → ``{sample id: value}`` over the rows of a predictions file that define it: what
+    :func:`benchmark.metrics.row_values` gives row by row (no ranking metric for a blind row, no
+    emotion metric without a label), with the gold's rank ranges computed a file at a time."""
+    rows = [row for _, row in read_jsonl(path)]
+    columns: dict[str, dict[str, float]] = {}
+    for key, target, per_sample in _RANKED:
+        picked = [(r["sample_id"], r[key], t) for r in rows if r.get(key) is not None and (t := target(r)) is not None]
+        if not picked:
+            continue
+        ids, vectors, targets = zip(*picked)
+        width = max(map(len, vectors))
+        if any(len(v) != width for v in vectors):  # padded with -inf: never above the gold, never tied
+            vectors = [list(v) + [-np.inf] * (width - len(v)) for v in vectors]
+        matrix = np.asarray(vectors, dtype=np.float64)
+        own = matrix[np.arange(len(ids)), targets][:, None]
+        ranges = zip((1 + (matrix > own).sum(axis=1)).tolist(), (matrix >= own).sum(axis=1).tolist())
+        values = [_at_rank(per_sample, low, high) for low, high in ranges]
+        for metric in values[0]:
+            columns[metric] = dict(zip(ids, (v[metric] for v in values)))
+    return columns
+
+
+@lru_cache(maxsize=4096)
+def _at_rank(per_sample, low: int, high: int) -> dict[str, float]:
+    """``per_sample``'s values when the gold's rank range is ``[low, high]``, computed by
+    ``benchmark.metrics`` itself on the shortest vector with that range: the gold first, ``low − 1``
+    values above it and ``high − low`` tied with it."""
+    return per_sample([0.0] + [1.0] * (low - 1) + [0.0] * (high - low), 0)
 
 
 def _prediction_paths(run_dir: Path, entry, split: str) -> list[Path]:
@@ -141,16 +201,23 @@ def compare(
 
 
 def not_worse_than_best(
-    table: _Table, seed: int, resamples: int = 200, permutations: int = DEFAULT_PERMUTATIONS
+    table: _Table, seed: int, *labels: str, permutations: int = MARK_PERMUTATIONS, refined: int = MARK_REFINED
 ) -> set[str]:
-    """The best model by mean, and every model whose Holm-adjusted p against it is ≥ 0.05."""
+    """The best model by mean, and every model whose Holm-adjusted p against it is ≥ 0.05.
+
+    Only p-values are drawn (sign flips, no bootstrap interval): ``permutations`` of them for
+    every comparison, then ``refined`` for those whose decision the Monte-Carlo error of the first
+    estimate could still flip (:func:`benchmark.stats.holm_undecided`), so that a mark does not
+    hinge on the luck of the draw near 0.05. ``labels`` (e.g. split and metric) key the RNGs.
+    """
     means = {m: float(v.mean()) for m, v in table.values.items()}
     best = max(means, key=means.get)
     others = [m for m in means if m != best]
-    ps = [
-        paired_comparison(table.values[best], table.values[m], comparison_rng(seed, best, m), resamples, permutations).p
-        for m in others
-    ]
+    rngs = [comparison_rng(seed, *labels, best, m) for m in others]
+    ps = [paired_p(table.values[best], table.values[m], rng, permutations) for m, rng in zip(others, rngs)]
+    if refined > permutations:
+        for i in holm_undecided(ps, permutations):
+            ps[i] = paired_p(table.values[best], table.values[others[i]], rngs[i], refined)
     return {best, *(m for m, q in zip(others, holm(ps)) if q >= ALPHA)}
 
 

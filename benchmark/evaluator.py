@@ -32,9 +32,10 @@ import numpy as np
 
 from benchmark.errors import BenchmarkError, SelectorError
 from benchmark.io import JsonlAppender, atomic_write_text, read_jsonl
-from benchmark.metrics import MetricAccumulator
+from benchmark.metrics import MetricAccumulator, row_values
 from benchmark.progress import progress_bar
 from benchmark.selector import Selector
+from benchmark.slices import slice_metrics
 from benchmark.types import CandidateSet, Query, Sample, ScoreBatch, query_for
 
 EmotionHead = Callable[[Sequence[Query]], object]
@@ -46,6 +47,7 @@ class SplitScores:
     stderr: dict[str, float | None]
     n: int
     seconds: float
+    slices: dict[str, dict[str, dict]] | None = None  # slice → value → {n, metrics}, with slice_labels
 
 
 class ScoredBatch(NamedTuple):
@@ -241,11 +243,13 @@ def prediction_row(
     scores: np.ndarray,
     logits: np.ndarray | None,
     task3_logits: np.ndarray | None = None,
+    slices: dict[str, str] | None = None,
 ) -> dict:
     """One line of ``predictions/<model>/<split>.jsonl``: enough to recompute every metric and to
-    write a DSTC10 submission (``index``: the item's position in its task-2 file, when it has one)."""
+    write a DSTC10 submission (``index``: the item's position in its task-2 file, when it has one;
+    ``slices``: the sample's slice labels, see :mod:`benchmark.slices`)."""
     order = np.argsort(-scores, kind="stable")
-    return {
+    row = {
         "sample_id": sample.sample_id,
         "index": sample.meta.get("index"),
         "candidates": list(cands.candidates),
@@ -258,6 +262,9 @@ def prediction_row(
         "sent_sticker": sent_sticker(sample) if task3_logits is not None else None,
         "task3_logits": _floats(task3_logits),
     }
+    if slices is not None:
+        row["slices"] = slices
+    return row
 
 
 def _rows_already_written(path: Path, expected: dict[str, CandidateSet]) -> list[dict]:
@@ -303,11 +310,14 @@ def evaluate_split(
     progress: bool = True,
     selector_name: str | None = None,
     split: str | None = None,
+    slice_labels: Callable[[Sample], dict[str, str]] | None = None,
 ) -> SplitScores:
     """Score every sample not yet in ``predictions_path``, append its row, and return metrics.
 
     The metrics are computed from the file, after checking that it holds exactly one row per
-    sample: a split is never reported finished with rows missing or doubled.
+    sample: a split is never reported finished with rows missing or doubled. With
+    ``slice_labels``, each row carries its sample's labels and the per-slice metrics are
+    computed from the rows too.
     """
     by_id = {c.sample_id: c for c in candidate_sets}
     done_rows = _rows_already_written(predictions_path, by_id)
@@ -333,13 +343,15 @@ def evaluate_split(
             ):
                 for i, (sample, cands) in enumerate(zip(batch.samples, batch.sets)):
                     logits = None if batch.logits is None else batch.logits[i]
-                    out.write(prediction_row(sample, cands, batch.scores[i], logits, batch.task3[i]))
+                    labels = None if slice_labels is None else slice_labels(sample)
+                    out.write(prediction_row(sample, cands, batch.scores[i], logits, batch.task3[i], labels))
     elif not predictions_path.exists():
         atomic_write_text(predictions_path, "")
     seconds = time.perf_counter() - started
     _check_one_row_per_sample(predictions_path, [s.sample_id for s in samples])
     acc = accumulate_predictions(predictions_path)
-    return SplitScores(metrics=acc.result(), stderr=acc.stderr(), n=len(samples), seconds=seconds)
+    slices = None if slice_labels is None else slice_metrics(row for _, row in read_jsonl(predictions_path))
+    return SplitScores(metrics=acc.result(), stderr=acc.stderr(), n=len(samples), seconds=seconds, slices=slices)
 
 
 def _dump(row: dict) -> str:
@@ -353,9 +365,7 @@ def accumulate_predictions(path: Path) -> MetricAccumulator:
     """
     acc = MetricAccumulator()
     for _, row in read_jsonl(path):
-        gold = row.get("gold")
-        gold_index = None if gold is None else row["candidates"].index(gold)
-        acc.add(row["scores"], gold_index, row.get("emotion_logits"), row.get("emotion"), row.get("task3_logits"))
+        acc.add_values(row_values(row))
     return acc
 
 

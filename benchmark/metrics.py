@@ -85,6 +85,32 @@ def task3_hits(logits: Sequence[float] | np.ndarray, gold_emotion: int) -> dict[
     return {"task3_acc@1": r.recall_at(1), "task3_acc@5": r.recall_at(5)}
 
 
+def sample_values(
+    scores: Sequence[float] | np.ndarray,
+    gold_index: int | None,
+    emotion_logits: Sequence[float] | np.ndarray | None = None,
+    gold_emotion: int | None = None,
+    task3_logits: Sequence[float] | np.ndarray | None = None,
+) -> dict[str, float]:
+    """Every metric one sample defines (none of the ranking ones for a blind item, no emotion
+    metric without labels or without the logits it needs)."""
+    values = {} if gold_index is None else sample_metrics(scores, gold_index)
+    if gold_emotion is not None and emotion_logits is not None:
+        values["emotion_acc"] = emotion_hit(emotion_logits, gold_emotion)
+    if gold_emotion is not None and task3_logits is not None:
+        values.update(task3_hits(task3_logits, gold_emotion))
+    return values
+
+
+def row_values(row: dict) -> dict[str, float]:
+    """Every metric's value for one predictions row (see :func:`sample_values`)."""
+    gold = row.get("gold")
+    gold_index = None if gold is None else row["candidates"].index(gold)
+    return sample_values(
+        row["scores"], gold_index, row.get("emotion_logits"), row.get("emotion"), row.get("task3_logits")
+    )
+
+
 @dataclass
 class _Mean:
     """Running count, mean and sum of squared deviations of one metric's per-sample values.
@@ -133,17 +159,13 @@ class MetricAccumulator:
         task3_logits: Sequence[float] | np.ndarray | None = None,
     ) -> None:
         """One sample; ``gold_index=None`` is a blind item (scored, but no ranking metric)."""
+        self.add_values(sample_values(scores, gold_index, emotion_logits, gold_emotion, task3_logits))
+
+    def add_values(self, values: dict[str, float]) -> None:
+        """One sample's per-metric values (as :func:`sample_values` returns them)."""
         self.n += 1
-        if gold_index is not None:
-            for key, value in sample_metrics(scores, gold_index).items():
-                self.means[key].add(value)
-        if gold_emotion is None:
-            return
-        if emotion_logits is not None:
-            self.means["emotion_acc"].add(emotion_hit(emotion_logits, gold_emotion))
-        if task3_logits is not None:
-            for key, value in task3_hits(task3_logits, gold_emotion).items():
-                self.means[key].add(value)
+        for key, value in values.items():
+            self.means[key].add(value)
 
     def result(self) -> dict[str, float | None]:
         """Metric name → mean; ``None`` where no sample defines it (blind split, no emotion head,

@@ -55,6 +55,13 @@ class PlannedSelector:
     ctx: SelectorContext
     checkpoint: Path | None  # explicit or cached location; None for selectors that do not train
     explicit_checkpoint: bool = False
+    train_seed: int | None = None  # the seed it is (or was) trained with; None when not trained here
+    seed_slot: int | None = None  # with several --train-seeds: this plan's seed, the key of its results
+
+    @property
+    def label(self) -> str:
+        """The selector's name in messages: ``cks`` or, for one of several seeds, ``cks[seed 1]``."""
+        return self.spec.key if self.seed_slot is None else f"{self.spec.key}[seed {self.seed_slot}]"
 
     def identity(self, candidates: str, run: RunConfig, checkpoint_sha: str | None) -> Identity:
         trainable = self.checkpoint is not None
@@ -65,7 +72,7 @@ class PlannedSelector:
             options=dict(run.options),
             code=selector_code_hash(self.selector),
             checkpoint={"path": str(self.checkpoint), "sha256": checkpoint_sha} if trainable else None,
-            train_seed=run.seed if trainable and not self.explicit_checkpoint else None,
+            train_seed=self.train_seed,
             train_overrides=training_overrides(run.train) if trainable and not self.explicit_checkpoint else None,
             candidates=candidates,
         )
@@ -113,14 +120,14 @@ def plan_selectors(
     _check_checkpoint_names(cfg, specs)
     training = dataset.training_view()
 
-    def context(preset: str) -> SelectorContext:
+    def context(preset: str, seed: int = cfg.seed) -> SelectorContext:
         from benchmark.ocr import ocr_language  # the OCR language follows the dataset
 
         return SelectorContext(
             preset=preset,
             num_emotions=dataset.num_emotions,
             emotion_names=dataset.emotion_names,
-            seed=cfg.seed,
+            seed=seed,
             device=device,
             cache_dir=cache_root(),
             options={"ocr_lang": ocr_language(dataset.name), **cfg.options},
@@ -138,10 +145,15 @@ def plan_selectors(
         elif explicit is not None:
             planned.append(PlannedSelector(spec, selector, ctx, Path(explicit), explicit_checkpoint=True))
         else:
-            key = checkpoint_key(selector, training, cfg.seed, cfg.train)
-            planned.append(
-                PlannedSelector(spec, selector, ctx, cached_checkpoint_dir(cache_root(), spec.name, spec.preset, key))
-            )
+            seeds = cfg.train_seed_list()
+            for seed in seeds:
+                if seed != ctx.seed:  # a trainable selector sees its training seed, e.g. for its init
+                    ctx = context(spec.preset, seed)
+                    selector = build_selector(spec.name, ctx, spec.preset_explicit)
+                key = checkpoint_key(selector, training, seed, cfg.train)
+                where = cached_checkpoint_dir(cache_root(), spec.name, spec.preset, key)
+                slot = seed if len(seeds) > 1 else None
+                planned.append(PlannedSelector(spec, selector, ctx, where, train_seed=seed, seed_slot=slot))
     return planned
 
 
@@ -149,7 +161,7 @@ def obtain(plan: PlannedSelector, dataset: Dataset, cfg: RunConfig, device: str)
     """The selector ready to prepare: loaded from its checkpoint, or trained into the cache first."""
     if plan.checkpoint is None:
         return plan.selector, None
-    name = plan.spec.key
+    name = plan.label
     seconds = None
     if not plan.checkpoint.exists():
         if cfg.no_train:
@@ -161,7 +173,7 @@ def obtain(plan: PlannedSelector, dataset: Dataset, cfg: RunConfig, device: str)
             seconds = train_into(
                 plan.selector,
                 dataset.training_view(),
-                replace(cfg.train, seed=cfg.seed, device=device),
+                replace(cfg.train, seed=plan.train_seed, device=device),
                 plan.checkpoint,
             )
     else:

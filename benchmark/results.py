@@ -12,9 +12,11 @@ Schema (``schema_version`` 2), field by field:
   loader read (``train``, ``validation.task2``, ``test_easy.task2``, ``test_easy.task3``, …), which
   ``export`` rewrites into submissions; ``blind_splits`` the splits released without answers. A
   free-form object: runs written before these two fields lack them.
-* ``candidates.<split>`` — ``{fingerprint, num_candidates, seed, strategy, manifest}``:
-  the sha256 of ``OUT/candidates/<split>.jsonl``, N, the seed, ``sampled`` or ``official``,
-  and the manifest's path relative to OUT.
+* ``candidates.<split>`` — ``{fingerprint, num_candidates, seed, strategy, manifest, negatives}``:
+  the set's fingerprint (the sha256 of ``OUT/candidates/<split>.jsonl``, preceded by the line
+  ``negatives: matched`` for matched sets), N, the seed, ``sampled`` or ``official``, the
+  manifest's path relative to OUT, and how sampled negatives were drawn (``matched`` or
+  ``uniform``; null for official sets; files written before it existed read as ``uniform``).
 * ``models.<name>`` — one entry per ``--models`` item (``name`` or ``name@preset``):
   ``meta`` (the selector's :class:`~benchmark.selector.SelectorMeta`), ``checkpoint``
   (``{path, sha256}`` or null), ``train_seconds`` (null when no training ran in this run),
@@ -41,7 +43,18 @@ Schema (``schema_version`` 2), field by field:
     row per sample: ``{sample_id, index, candidates, gold, scores, predicted, emotion,
     emotion_logits, emotion_predicted, sent_sticker, task3_logits}`` (``gold`` null on a blind
     item; ``index`` the item's position in its task-2 file, or null; ``task3_logits`` null
-    where ``classify_emotion`` was not called).
+    where ``classify_emotion`` was not called; ``slices`` the sample's slice labels);
+  * ``slices`` — ``{slice: {value: {n, metrics}}}`` over the split's answered samples, for
+    ``gold_emotion``, ``gold_seen``, ``context_turns`` and ``bias`` (:mod:`benchmark.slices`),
+    recomputable from the rows' ``slices`` alone; absent in runs written before slices existed.
+
+* ``models.<name>.seeds.<seed>`` — only for a selector trained under several ``--train-seeds``:
+  ``{checkpoint, train_seconds, prepare_seconds, splits.<split>}``, each split as above (its
+  identity's ``train_seed`` is the seed; predictions in ``predictions/<name>/seed-<seed>/``).
+  ``models.<name>.splits.<split>`` is then the aggregate over the seeds (:mod:`benchmark.seeds`):
+  ``metrics`` the mean, ``seed_std`` the sd over seeds, ``ci95`` metric → ``[low, high]`` (a
+  two-level bootstrap), ``num_seeds``, ``n``, ``stderr`` over samples of the seed-averaged
+  values, ``predictions`` the first seed's file. One seed keeps the layout above.
 
 The file is rewritten atomically after every finished (model, split), so a crash keeps all
 finished results.
@@ -157,13 +170,18 @@ class SplitResult:
     stderr: dict[str, float | None] | None = None
     n: int | None = None
     seconds: float | None = None
+    slices: dict[str, dict[str, dict]] | None = None
+    # Set on the aggregate of several training seeds only (see the module docstring).
+    num_seeds: int | None = None
+    seed_std: dict[str, float | None] | None = None
+    ci95: dict[str, list[float] | None] | None = None
 
     @property
     def complete(self) -> bool:
         return self.status == COMPLETE
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        raw = {
             "status": self.status,
             "identity": self.identity.to_json(),
             "metrics": self.metrics,
@@ -172,6 +190,11 @@ class SplitResult:
             "seconds": self.seconds,
             "predictions": self.predictions,
         }
+        if self.slices is not None:
+            raw["slices"] = self.slices
+        if self.num_seeds is not None:
+            raw.update(num_seeds=self.num_seeds, seed_std=self.seed_std, ci95=self.ci95)
+        return raw
 
     @classmethod
     def from_json(cls, raw: Any, reader: _Reader, where: str) -> "SplitResult":
@@ -189,6 +212,39 @@ class SplitResult:
             stderr=reader.numbers(raw.get("stderr") or {}, f"{where}.stderr") if complete else None,
             n=reader.get(raw, "n", where, (int,), optional=not complete),
             seconds=reader.get(raw, "seconds", where, (int, float), optional=True),
+            slices=reader.get(raw, "slices", where, (dict,), optional=True),
+            num_seeds=reader.get(raw, "num_seeds", where, (int,), optional=True),
+            seed_std=reader.numbers(raw["seed_std"], f"{where}.seed_std") if raw.get("seed_std") else None,
+            ci95=reader.get(raw, "ci95", where, (dict,), optional=True),
+        )
+
+
+@dataclass
+class SeedResult:
+    """One training seed of a selector trained under several (``--train-seeds``)."""
+
+    checkpoint: dict[str, str] | None = None
+    train_seconds: float | None = None
+    prepare_seconds: float | None = None
+    splits: dict[str, SplitResult] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "checkpoint": self.checkpoint,
+            "train_seconds": self.train_seconds,
+            "prepare_seconds": self.prepare_seconds,
+            "splits": {s: r.to_json() for s, r in self.splits.items()},
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any, reader: _Reader, where: str) -> "SeedResult":
+        raw = reader.obj(raw, where)
+        splits = reader.obj(raw.get("splits", {}), f"{where}.splits")
+        return cls(
+            checkpoint=reader.get(raw, "checkpoint", where, (dict,), optional=True),
+            train_seconds=reader.get(raw, "train_seconds", where, (int, float), optional=True),
+            prepare_seconds=reader.get(raw, "prepare_seconds", where, (int, float), optional=True),
+            splits={s: SplitResult.from_json(r, reader, f"{where}.splits.{s}") for s, r in splits.items()},
         )
 
 
@@ -199,15 +255,19 @@ class ModelResult:
     train_seconds: float | None = None
     prepare_seconds: float | None = None
     splits: dict[str, SplitResult] = field(default_factory=dict)
+    seeds: dict[int, SeedResult] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        raw = {
             "meta": self.meta,
             "checkpoint": self.checkpoint,
             "train_seconds": self.train_seconds,
             "prepare_seconds": self.prepare_seconds,
             "splits": {s: r.to_json() for s, r in self.splits.items()},
         }
+        if self.seeds:
+            raw["seeds"] = {str(seed): r.to_json() for seed, r in sorted(self.seeds.items())}
+        return raw
 
     @classmethod
     def from_json(cls, raw: Any, reader: _Reader, where: str) -> "ModelResult":
@@ -219,7 +279,18 @@ class ModelResult:
             train_seconds=reader.get(raw, "train_seconds", where, (int, float), optional=True),
             prepare_seconds=reader.get(raw, "prepare_seconds", where, (int, float), optional=True),
             splits={s: SplitResult.from_json(r, reader, f"{where}.splits.{s}") for s, r in splits.items()},
+            seeds={
+                _seed(seed, reader, f"{where}.seeds"): SeedResult.from_json(r, reader, f"{where}.seeds.{seed}")
+                for seed, r in reader.obj(raw.get("seeds", {}), f"{where}.seeds").items()
+            },
         )
+
+
+def _seed(key: str, reader: _Reader, where: str) -> int:
+    try:
+        return int(key)
+    except ValueError:
+        raise reader.fail(f"{where}.{key}", "keyed by an integer training seed") from None
 
 
 @dataclass(frozen=True)
@@ -229,6 +300,7 @@ class CandidateInfo:
     seed: int
     strategy: str
     manifest: str
+    negatives: str | None = None  # sampled sets: "matched" or "uniform"; official sets: None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -236,12 +308,17 @@ class CandidateInfo:
     @classmethod
     def from_json(cls, raw: Any, reader: _Reader, where: str) -> "CandidateInfo":
         raw = reader.obj(raw, where)
+        strategy = reader.get(raw, "strategy", where, (str,))
+        negatives = reader.get(raw, "negatives", where, (str,), optional=True)
+        if "negatives" not in raw and strategy == "sampled":
+            negatives = "uniform"  # written before --negatives existed, when every sampled set was uniform
         return cls(
             fingerprint=reader.get(raw, "fingerprint", where, (str,)),
             num_candidates=reader.get(raw, "num_candidates", where, (int,)),
             seed=reader.get(raw, "seed", where, (int,)),
-            strategy=reader.get(raw, "strategy", where, (str,)),
+            strategy=strategy,
             manifest=reader.get(raw, "manifest", where, (str,)),
+            negatives=negatives,
         )
 
 

@@ -3,46 +3,76 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 from benchmark.candidates import CandidateManifest
 from benchmark.errors import BenchmarkError
 from benchmark.results import Identity, ModelResult, RunResults
+from benchmark.seeds import predictions_file
 from benchmark.types import Dataset
 
 log = logging.getLogger("stickerbench")
 
 
 class ResumeConflicts:
-    """Pairs in the run directory made under another identity than the current command's."""
+    """Pairs in the run directory made under another identity than the current command's.
+
+    With several ``--train-seeds`` a pair is a (model, seed, split); a model whose recorded seeds
+    are not the command's is one conflict as a whole (``split`` ``None``).
+    """
 
     def __init__(self, out: Path):
         self.out = out
-        self.found: list[tuple[str, str, str]] = []  # (model, split, what changed)
+        self.found: list[tuple[str, str | None, int | None, str]] = []  # (model, split, seed, what changed)
 
-    def check(self, results: RunResults, model: str, split: str, current: Identity, ignore_sha: bool) -> None:
-        previous = results.models.get(model, ModelResult()).splits.get(split)
+    def check(
+        self, results: RunResults, model: str, split: str, current: Identity, ignore_sha: bool, seed: int | None = None
+    ) -> None:
+        entry = results.models.get(model, ModelResult())
+        holder = entry if seed is None else entry.seeds.get(seed)
+        previous = None if holder is None else holder.splits.get(split)
         if previous is not None:
             changes = previous.identity.differences(current, ignore_checkpoint_sha=ignore_sha)
             if changes:
-                self.found.append((model, split, "; ".join(changes[:3]) + (" …" if len(changes) > 3 else "")))
-        elif (self.out / "predictions" / model / f"{split}.jsonl").exists():
-            self.found.append((model, split, "a predictions file with no recorded identity"))
+                self.found.append((model, split, seed, "; ".join(changes[:3]) + (" …" if len(changes) > 3 else "")))
+        elif (self.out / predictions_file(model, split, seed)).exists():
+            self.found.append((model, split, seed, "a predictions file with no recorded identity"))
+
+    def check_seeds(self, results: RunResults, model: str, seeds: list[int]) -> None:
+        """``seeds``: the command's training seeds of ``model`` (empty for one seed)."""
+        entry = results.models.get(model)
+        if entry is None or not (entry.splits or entry.seeds) or sorted(entry.seeds) == sorted(seeds):
+            return
+
+        def say(values: list[int]) -> str:
+            return f"seeds {', '.join(map(str, sorted(values)))}" if values else "one seed"
+
+        self.found.append((model, None, None, f"training {say(list(entry.seeds))} → {say(seeds)}"))
 
     def resolve(self, results: RunResults, rescore: bool) -> None:
         if not self.found:
             return
         if not rescore:
-            model, split, change = self.found[0]
+            model, split, seed, change = self.found[0]
+            pair = model if split is None else f"{model}/{split}" if seed is None else f"{model}[seed {seed}]/{split}"
             more = f" (and {len(self.found) - 1} more pairs)" if len(self.found) > 1 else ""
             raise BenchmarkError(
-                f"{self.out}: {model}/{split} was made with another setting ({change}){more}; use a new "
+                f"{self.out}: {pair} was made with another setting ({change}){more}; use a new "
                 "--output, --overwrite to start afresh, or --rescore-changed to re-score only the changed pairs"
             )
-        for model, split, change in self.found:
-            log.warning("%s/%s: re-scoring (%s)", model, split, change)
-            results.models.get(model, ModelResult()).splits.pop(split, None)
-            (self.out / "predictions" / model / f"{split}.jsonl").unlink(missing_ok=True)
+        for model, split, seed, change in self.found:
+            entry = results.models.get(model, ModelResult())
+            if split is None:
+                log.warning("%s: re-scoring every split (%s)", model, change)
+                results.models.pop(model, None)
+                shutil.rmtree(self.out / "predictions" / model, ignore_errors=True)
+                continue
+            log.warning("%s/%s: re-scoring (%s)", model if seed is None else f"{model}[seed {seed}]", split, change)
+            entry.splits.pop(split, None)  # with seeds, the aggregate goes with any of its seeds
+            if seed is not None and seed in entry.seeds:
+                entry.seeds[seed].splits.pop(split, None)
+            (self.out / predictions_file(model, split, seed)).unlink(missing_ok=True)
         self.found.clear()
 
 
@@ -56,7 +86,9 @@ def check_same_candidates(
     for split, manifest in manifests.items():
         old = previous.candidates.get(split)
         if old and old.fingerprint != manifest.fingerprint:
+            changed = old.negatives != manifest.negatives and None not in (old.negatives, manifest.negatives)
+            drawn = f", --negatives {old.negatives} → {manifest.negatives}" if changed else ""
             raise BenchmarkError(
                 f"{out} holds {split} results on other candidate sets (fingerprint "
-                f"{old.fingerprint[:12]} vs {manifest.fingerprint[:12]}); use a new --output or --overwrite"
+                f"{old.fingerprint[:12]} vs {manifest.fingerprint[:12]}{drawn}); use a new --output or --overwrite"
             )

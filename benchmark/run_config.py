@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.candidates import STRATEGIES
+from benchmark.candidates import NEGATIVES, STRATEGIES
 from benchmark.datasets import DEFAULT_DATASET
 from benchmark.datasets.mod_files import LANGUAGES
 from benchmark.errors import BenchmarkError
@@ -26,7 +26,9 @@ class RunConfig:
     splits: list[str] | None = None
     candidates: str = "sampled"
     num_candidates: int = 10
+    negatives: str = "matched"
     seed: int = 0
+    train_seeds: list[int] | None = None
     output: Path | None = None
     preset: str | None = None
     checkpoints: dict[str, Path] = field(default_factory=dict)
@@ -39,6 +41,10 @@ class RunConfig:
     progress: bool = True
     overwrite: bool = False
     rescore_changed: bool = False
+
+    def train_seed_list(self) -> list[int]:
+        """The seeds trainable selectors are trained with: ``--train-seeds``, else ``--seed``."""
+        return list(self.train_seeds) if self.train_seeds else [self.seed]
 
     def default_preset(self) -> str:
         return self.preset or ("paper" if self.dataset == "mod" else "tiny")
@@ -53,12 +59,15 @@ class RunConfig:
         return "official" if self.dataset == "mod" else "sampled"
 
     def output_dir(self) -> Path:
-        """``--output``, else ``runs/<dataset>-sampled<N>-seed<S>`` or ``runs/<dataset>-official-seed<S>``
-        (official sets have the dataset's size, so N would be a number that was never used)."""
+        """``--output``, else ``runs/<dataset>-sampled<N>-seed<S>`` (``-sampled<N>-uniform-`` with
+        uniform negatives) or ``runs/<dataset>-official-seed<S>`` (official sets have the
+        dataset's size, so N would be a number that was never used)."""
         if self.output is not None:
             return Path(self.output)
         strategy = self.candidate_strategy()
         sets = f"{strategy}{self.num_candidates}" if strategy == "sampled" else strategy
+        if strategy == "sampled" and self.negatives != "matched":
+            sets += f"-{self.negatives}"
         return Path("runs") / f"{self.dataset}-{sets}-seed{self.seed}"
 
     def validate(self) -> None:
@@ -69,8 +78,12 @@ class RunConfig:
             raise BenchmarkError(f"--num-candidates must be at least 2, got {self.num_candidates}")
         if self.candidates is not None and self.candidates not in STRATEGIES:
             raise BenchmarkError(f"--candidates {self.candidates!r}: choose one of {', '.join(STRATEGIES)}")
+        if self.negatives not in NEGATIVES:
+            raise BenchmarkError(f"--negatives {self.negatives!r}: choose one of {', '.join(NEGATIVES)}")
         if self.language not in LANGUAGES:
             raise BenchmarkError(f"--language {self.language!r}: choose one of {', '.join(LANGUAGES)}")
+        if self.train_seeds is not None and len(set(self.train_seeds)) != len(self.train_seeds):
+            raise BenchmarkError(f"--train-seeds {self.train_seeds}: each seed once")
         if self.overwrite and self.rescore_changed:
             raise BenchmarkError("--overwrite and --rescore-changed exclude each other: pick one")
 

@@ -22,7 +22,7 @@ from benchmark.candidates import (
     build_manifest,
     write_manifest,
 )
-from benchmark.datasets import load_dataset
+from benchmark.datasets import cache_root, load_dataset
 from benchmark.errors import BenchmarkError
 from benchmark.evaluator import evaluate_split
 from benchmark.planning import PlannedSelector, obtain, phase, plan_selectors
@@ -33,12 +33,15 @@ from benchmark.results import (
     CandidateInfo,
     ModelResult,
     RunResults,
+    SeedResult,
     SplitResult,
 )
 from benchmark.resume import ResumeConflicts, check_same_candidates
 from benchmark.run_config import RunConfig, resolve_device
 from benchmark.rundir import RunLock, check_overwritable, clear_run_directory
+from benchmark.seeds import aggregate_seeds, predictions_file
 from benchmark.selector import Selector
+from benchmark.slices import SliceLabeller, slice_labeller
 from benchmark.types import Dataset
 
 log = logging.getLogger("stickerbench")
@@ -104,6 +107,7 @@ def _start_results(
             seed=manifest.seed,
             strategy=manifest.strategy,
             manifest=f"candidates/{split}.jsonl",
+            negatives=manifest.negatives,
         )
     return results
 
@@ -135,7 +139,13 @@ def run(
     splits = evaluation_splits(dataset, cfg.splits, strategy, defaulted=cfg.candidates is None)
     manifests = {
         split: build_manifest(
-            split, dataset.split(split), list(dataset.stickers), strategy, cfg.num_candidates, cfg.seed
+            split,
+            dataset.split(split),
+            list(dataset.stickers),
+            strategy,
+            cfg.num_candidates,
+            cfg.seed,
+            negatives=cfg.negatives,
         )
         for split in splits
     }
@@ -148,24 +158,24 @@ def run(
         if previous is not None:
             check_same_candidates(previous, dataset, manifests, out)
         conflicts = ResumeConflicts(out)
+        recorded = previous or RunResults(dataset={}, seed=cfg.seed)
+        for key in dict.fromkeys(plan.spec.key for plan in plans):
+            slots = [p.seed_slot for p in plans if p.spec.key == key and p.seed_slot is not None]
+            conflicts.check_seeds(recorded, key, slots)
         for plan in plans:
             sha = (
                 directory_sha256(plan.checkpoint) if plan.checkpoint is not None and plan.checkpoint.exists() else None
             )
             for split in splits:
-                conflicts.check(
-                    previous or RunResults(dataset={}, seed=cfg.seed),
-                    plan.spec.key,
-                    split,
-                    plan.identity(manifests[split].fingerprint, cfg, sha),
-                    ignore_sha=sha is None,
-                )
+                identity = plan.identity(manifests[split].fingerprint, cfg, sha)
+                conflicts.check(recorded, plan.spec.key, split, identity, ignore_sha=sha is None, seed=plan.seed_slot)
         results = _start_results(previous, cfg, dataset, manifests, out)
         conflicts.resolve(results, cfg.rescore_changed)
         results.save(out)
         try:
+            labeller = slice_labeller(dataset, cache_root())
             for plan in plans:
-                _run_selector(plan, results, dataset, manifests, splits, cfg, device, out)
+                _run_selector(plan, results, dataset, manifests, splits, cfg, device, out, labeller)
         finally:
             if write_leaderboard is not None and any(results.complete_splits(m) for m in results.models):
                 write_leaderboard(out, results)
@@ -181,33 +191,40 @@ def _run_selector(
     cfg: RunConfig,
     device: str,
     out: Path,
+    labeller: SliceLabeller,
 ) -> None:
-    key = plan.spec.key
+    """Score one plan: a selector, or one training seed of it (its results under ``seeds.<seed>``)."""
+    key, seed = plan.spec.key, plan.seed_slot
     entry = results.models.setdefault(key, ModelResult())
-    todo = [s for s in splits if not (s in entry.splits and entry.splits[s].complete)]
+    holder = entry if seed is None else entry.seeds.setdefault(seed, SeedResult())
+    todo = [s for s in splits if not (s in holder.splits and holder.splits[s].complete)]
     if not todo:
-        log.info("%s: every split already evaluated in %s", key, out)
+        log.info("%s: every split already evaluated in %s", plan.label, out)
+        _aggregate(entry, key, splits, results, out)
         return
     selector, train_seconds = obtain(plan, dataset, cfg, device)
     sha = None if plan.checkpoint is None else directory_sha256(plan.checkpoint)
     conflicts = ResumeConflicts(out)
     for split in splits:  # the weights are known only now: a retrained checkpoint may differ
-        conflicts.check(results, key, split, plan.identity(manifests[split].fingerprint, cfg, sha), ignore_sha=False)
+        identity = plan.identity(manifests[split].fingerprint, cfg, sha)
+        conflicts.check(results, key, split, identity, ignore_sha=False, seed=seed)
     conflicts.resolve(results, cfg.rescore_changed)
-    todo = [s for s in splits if not (s in entry.splits and entry.splits[s].complete)]
+    todo = [s for s in splits if not (s in holder.splits and holder.splits[s].complete)]
     started = time.perf_counter()
-    with phase(key, "prepare"):
+    with phase(plan.label, "prepare"):
         selector.prepare(dataset.stickers)
     entry.meta = selector.meta.to_dict()
-    entry.checkpoint = None if plan.checkpoint is None else {"path": str(plan.checkpoint), "sha256": sha}
-    entry.prepare_seconds = time.perf_counter() - started
-    if train_seconds is not None or entry.train_seconds is None:
-        entry.train_seconds = train_seconds
+    holder.checkpoint = None if plan.checkpoint is None else {"path": str(plan.checkpoint), "sha256": sha}
+    holder.prepare_seconds = time.perf_counter() - started
+    if train_seconds is not None or holder.train_seconds is None:
+        holder.train_seconds = train_seconds
     for split in todo:
         manifest = manifests[split]
-        pred_path = out / "predictions" / key / f"{split}.jsonl"
+        pred_path = out / predictions_file(key, split, seed)
         split_result = SplitResult(plan.identity(manifest.fingerprint, cfg, sha), str(pred_path.relative_to(out)))
-        entry.splits[split] = split_result
+        holder.splits[split] = split_result
+        if seed is not None:
+            entry.splits.pop(split, None)  # a seed's new rows make the aggregate stale
         results.save(out)  # the identity is on disk before the first predictions row
         by_id = manifest.by_sample()
         samples = dataset.split(split)
@@ -218,12 +235,25 @@ def _run_selector(
             pred_path,
             batch_size=cfg.batch_size,
             num_emotions=dataset.num_emotions,
-            desc=f"{key} · {split}",
+            desc=f"{plan.label} · {split}",
             progress=cfg.progress,
             selector_name=key,
             split=split,
+            slice_labels=labeller.labels,
         )
         split_result.status = COMPLETE
         split_result.metrics, split_result.stderr = scored.metrics, scored.stderr
-        split_result.n, split_result.seconds = scored.n, scored.seconds
+        split_result.n, split_result.seconds, split_result.slices = scored.n, scored.seconds, scored.slices
         results.save(out)
+    _aggregate(entry, key, splits, results, out)
+
+
+def _aggregate(entry: ModelResult, key: str, splits: list[str], results: RunResults, out: Path) -> None:
+    """With several training seeds: each split whose every seed is complete gets its aggregate."""
+    if not entry.seeds:
+        return
+    for split in splits:
+        done = {s: r.splits[split] for s, r in entry.seeds.items() if split in r.splits and r.splits[split].complete}
+        if len(done) == len(entry.seeds):
+            entry.splits[split] = aggregate_seeds(out, key, split, done, results.seed)
+    results.save(out)

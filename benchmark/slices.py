@@ -10,14 +10,17 @@ the dialogue because a word co-occurred with it in training). Every sample is la
   (:mod:`benchmark.bias_words`).
 
 Labels depend only on the dataset, so every selector's slice numbers are over the same samples.
+A dataset without a ``train`` split gets neither ``gold_seen`` nor ``bias`` (there is nothing
+to have seen, nor to mine).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
-from benchmark.bias_words import BiasWord, bias_label
-from benchmark.metrics import MetricAccumulator
+from benchmark.bias_words import BiasWord, bias_label, cached_bias_words
+from benchmark.metrics import MetricAccumulator, row_values
 from benchmark.types import Dataset, Sample
 
 SLICES = ("gold_emotion", "gold_seen", "context_turns", "bias")
@@ -32,20 +35,25 @@ class SliceLabeller:
 
     def __init__(self, dataset: Dataset, mined: Sequence[BiasWord]):
         self.emotion_names = dataset.emotion_names
+        self.has_train = "train" in dataset.splits
         self.train_golds = {s.gold for s in dataset.splits.get("train", ())}
         self.mined = list(mined)
 
     def labels(self, sample: Sample) -> dict[str, str]:
-        labels = {
-            "gold_seen": "seen" if sample.gold in self.train_golds else "unseen",
-            "context_turns": _turns_bucket(len(sample.context)),
-            "bias": bias_label(sample, self.emotion_names, self.mined),
-        }
+        labels = {"context_turns": _turns_bucket(len(sample.context))}
+        if self.has_train:
+            labels["bias"] = bias_label(sample, self.emotion_names, self.mined)
+            if sample.gold is not None:
+                labels["gold_seen"] = "seen" if sample.gold in self.train_golds else "unseen"
         if sample.emotion is not None:
             labels["gold_emotion"] = self.emotion_names[sample.emotion]
-        if sample.gold is None:
-            del labels["gold_seen"]
         return labels
+
+
+def slice_labeller(dataset: Dataset, cache_dir: Path | None = None) -> SliceLabeller:
+    """The labeller of a run: bias words mined from ``train`` (cached in ``cache_dir``)."""
+    mined = cached_bias_words(dataset, cache_dir) if "train" in dataset.splits else []
+    return SliceLabeller(dataset, mined)
 
 
 def slice_metrics(rows: Iterable[dict]) -> dict[str, dict[str, dict]]:
@@ -54,10 +62,9 @@ def slice_metrics(rows: Iterable[dict]) -> dict[str, dict[str, dict]]:
     for row in rows:
         if row.get("gold") is None:
             continue
-        gold_index = row["candidates"].index(row["gold"])
+        values = row_values(row)
         for name, value in (row.get("slices") or {}).items():
-            acc = accumulators.setdefault((name, value), MetricAccumulator())
-            acc.add(row["scores"], gold_index, row.get("emotion_logits"), row.get("emotion"))
+            accumulators.setdefault((name, value), MetricAccumulator()).add_values(values)
     out: dict[str, dict[str, dict]] = {}
     for (name, value), acc in sorted(accumulators.items()):
         out.setdefault(name, {})[value] = {"n": acc.n, "metrics": acc.result()}

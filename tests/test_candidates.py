@@ -24,12 +24,14 @@ def test_sets_contain_gold_once_and_are_distinct():
 
 
 def test_per_sample_seeding_survives_subsetting_and_reordering():
+    # Uniform sets survive any subset; matched ones depend on the split's gold counts too
+    # (tests/test_negatives.py checks that they survive reordering and sharding).
     samples = _samples(40)
-    full = {c.sample_id: c for c in sampled_candidates(samples, POOL, 10, seed=1)}
-    subset = sampled_candidates(list(reversed(samples[5:25])), list(reversed(POOL)), 10, seed=1)
+    full = {c.sample_id: c for c in sampled_candidates(samples, POOL, 10, seed=1, negatives="uniform")}
+    subset = sampled_candidates(list(reversed(samples[5:25])), list(reversed(POOL)), 10, seed=1, negatives="uniform")
     for c in subset:
         assert c == full[c.sample_id]
-    other_seed = {c.sample_id: c for c in sampled_candidates(samples, POOL, 10, seed=2)}
+    other_seed = {c.sample_id: c for c in sampled_candidates(samples, POOL, 10, seed=2, negatives="uniform")}
     assert sum(other_seed[k] != full[k] for k in full) > 30
 
 
@@ -52,7 +54,10 @@ def test_manifest_fingerprint_is_stable_and_roundtrips(tmp_path):
     assert tuple(load_manifest(path)) == a.sets
     import hashlib
 
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == a.fingerprint
+    # A matched manifest's fingerprint is the file's sha256 after a line naming the strategy.
+    assert hashlib.sha256(b"negatives: matched\n" + path.read_bytes()).hexdigest() == a.fingerprint
+    u = build_manifest("test", samples, POOL, "sampled", 10, seed=0, negatives="uniform")
+    assert hashlib.sha256(write_manifest(u, tmp_path).read_bytes()).hexdigest() == u.fingerprint
 
 
 def test_official_gold_missing_is_an_error_naming_the_sample():
