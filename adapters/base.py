@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -290,6 +290,15 @@ def sent_sticker_emotions(selector: TorchSelector, queries: Sequence[Query], mis
     if logits is None:
         raise SelectorError(f"{selector.name}: no emotion head ({missing})")
     return logits
+
+
+def candidate_rows(queries: Sequence[Query], rows: Mapping[str, int]) -> torch.Tensor:
+    """Row indices of each query's candidates, ``[B, N]``; ``[N]`` when every query has the same
+    candidates (a full pool), so that a dual encoder scores them with one matrix product."""
+    first = queries[0].candidates
+    if all(q.candidates is first or q.candidates == first for q in queries):
+        return torch.tensor([rows[c] for c in first])
+    return torch.tensor([[rows[c] for c in q.candidates] for q in queries])
 
 
 def dialogue_text(query_context, max_turns: int | None = None) -> str:

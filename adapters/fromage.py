@@ -45,7 +45,7 @@ from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults, train
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
 from stickerbench.adapters.backbone_sources import add_tiny_clip
-from stickerbench.adapters.base import TorchSelector
+from stickerbench.adapters.base import TorchSelector, candidate_rows
 from stickerbench.adapters.sticker_table import StickerTable
 from stickerbench.adapters.tiny_clip import sticker_description, tiny_clip_config
 from stickerbench.adapters.turns import context_turns
@@ -263,8 +263,7 @@ class FromageSelector(TorchSelector):
         ]
         text = self.model.text_embeddings(collate(examples, self.vocab.pad).to(self.device), self.pooled)
         images = self.model.image_embeddings(self.pooled)
-        cand = torch.tensor([[self.rows[c] for c in q.candidates] for q in queries], device=self.device)
-        scores = self.model.scores(text, images[cand]).float()
+        scores = self.model.scores(text, images[candidate_rows(queries, self.rows)]).float()
         return ScoreBatch(scores=scores.cpu().numpy().astype(np.float64))
 
 

@@ -53,7 +53,7 @@ from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, Sample, ScoreBatch, StickerStore
 from stickerbench.adapters.backbone_sources import add_tiny_clip, lm_and_clip_sources, paper_clip
-from stickerbench.adapters.base import TorchSelector, sent_sticker_emotions
+from stickerbench.adapters.base import TorchSelector, candidate_rows, sent_sticker_emotions
 from stickerbench.adapters.options import option_flag
 from stickerbench.adapters.sticker_table import StickerTable
 from stickerbench.adapters.tiny_clip import tiny_clip_config
@@ -232,8 +232,7 @@ class ModGptSelector(TorchSelector):
     def score_queries(self, queries: Sequence[Query]) -> ScoreBatch:
         batch = collate([self.example(q.context, q.speaker) for q in queries], self.vocab.pad).to(self.device)
         out = self.model["gpt"](batch, self.table)
-        cand = torch.tensor([[self.rows[c] for c in q.candidates] for q in queries], device=self.device)
-        scores = ModGPT.candidate_scores(out.predicted_feature.float(), self.table[cand])
+        scores = ModGPT.candidate_scores(out.predicted_feature.float(), self.table[candidate_rows(queries, self.rows)])
         emotions = (
             out.emotion_logits.float().cpu().numpy().astype(np.float64) if out.emotion_logits is not None else None
         )

@@ -36,9 +36,10 @@ import numpy as np
 from benchmark.errors import DataError
 from benchmark.io import atomic_write_text, read_jsonl
 from benchmark.negatives import MatchedDesign
+from benchmark.pool import ALL, load_pool_manifest, pool_fingerprint, pool_manifest_text, pool_sets
 from benchmark.types import CandidateSet, Sample
 
-STRATEGIES = ("sampled", "official")
+STRATEGIES = ("sampled", "official", "all")
 NEGATIVES = ("matched", "uniform")
 OFFICIAL_KEY = "official_candidates"
 
@@ -184,32 +185,42 @@ def build_manifest(
     elif strategy == "official":
         sets = official_candidates(samples, split)
         drawn = None
+    elif strategy == ALL:
+        sets, drawn = pool_sets(samples, pool), None
     else:
         raise DataError(f"unknown candidate strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
     sizes = {len(c.candidates) for c in sets}
-    text = manifest_text(sets)
+    text = _text(sets, strategy)
     return CandidateManifest(
         split=split,
         sets=tuple(sets),
         strategy=strategy,
         seed=seed,
         num_candidates=max(sizes) if sizes else num_candidates,
-        fingerprint=fingerprint_of(text, drawn),
+        fingerprint=pool_fingerprint(text) if strategy == ALL else fingerprint_of(text, drawn),
         negatives=drawn,
     )
 
 
+def _text(sets: Sequence[CandidateSet], strategy: str) -> str:
+    return pool_manifest_text(sets) if strategy == ALL else manifest_text(sets)
+
+
 def write_manifest(manifest: CandidateManifest, directory: Path) -> Path:
     path = directory / f"{manifest.split}.jsonl"
-    atomic_write_text(path, manifest_text(manifest.sets))
+    atomic_write_text(path, _text(manifest.sets, manifest.strategy))
     return path
 
 
 def load_manifest(path: Path) -> list[CandidateSet]:
     """Read a manifest written by anyone (e.g. shared with a paper) back into candidate sets.
 
-    ``"gold": null`` is a blind sample's row (``str(None)`` would make it sticker ``"None"``).
+    ``"gold": null`` is a blind sample's row (``str(None)`` would make it sticker ``"None"``). A
+    full-pool manifest (first line ``{"pool": [...]}``) gives every sample the whole pool.
     """
+    first = next(iter(read_jsonl(path)), None)
+    if first is not None and "pool" in first[1]:
+        return load_pool_manifest(path)
     sets = []
     for lineno, row in read_jsonl(path):
         try:

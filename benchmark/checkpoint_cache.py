@@ -21,6 +21,7 @@ from pathlib import Path
 from benchmark.selector import Selector, TrainConfig
 from benchmark.source_hash import source_fingerprint
 from benchmark.types import Dataset
+from benchmark.validation import PROTOCOL as VALIDATION_PROTOCOL
 from benchmark.validation import validation_mrr
 
 CHECKPOINT_MARKER = ".stickerbench-checkpoint"  # lets `train --output` replace only its own directories
@@ -54,7 +55,7 @@ def checkpoint_key(selector: Selector, training_data: Dataset, seed: int, train:
             "preset": selector.meta.preset,
             "config": selector.meta.config,
             "code": selector_code_hash(selector),
-            "validation": source_fingerprint("benchmark.validation"),  # early stopping's sets and metric
+            "validation": VALIDATION_PROTOCOL,  # early stopping's sets and metric
             "train": training_overrides(train),
             "dataset": training_data.fingerprint,
             "seed": seed,

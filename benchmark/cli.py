@@ -55,6 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         negatives=args.negatives,
         seed=args.seed,
         train_seeds=args.train_seeds,
+        shortlist=args.shortlist,
         output=args.output,
         preset=args.preset,
         checkpoints={k: Path(v) for k, v in args.checkpoint},
@@ -213,11 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--splits", help="comma-separated splits to evaluate (default: every split but train)")
     g.add_argument(
         "--candidates",
-        choices=["sampled", "official"],
+        choices=["sampled", "official", "all"],
         default=None,
         help="official: the task-2 files' sets, as every published MOD number (default on --dataset mod, "
         "validation included when its task-2 file is there); sampled: gold + N-1 negatives per sample, "
-        "drawn as --negatives says (default otherwise; blind splits are skipped)",
+        "drawn as --negatives says (default otherwise; blind splits are skipped); all: every sticker of the "
+        "dataset is a candidate of every sample (full-pool retrieval: R@1/5/10/20, MRR, MAP@5)",
+    )
+    g.add_argument(
+        "--shortlist",
+        metavar="MODEL:K",
+        help="with --candidates all: every other selector of --models reranks the top K (at most 100) of "
+        "MODEL, which is scored on the full pool itself (or already finished in --output); the reranked "
+        "rows are named NAME@MODEL:K and the stickers outside the shortlist keep MODEL's order",
     )
     g.add_argument(
         "--num-candidates", type=int_at_least(2), default=10, help="N for sampled candidate sets (default 10)"

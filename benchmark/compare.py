@@ -18,7 +18,16 @@ import numpy as np
 
 from benchmark.errors import BenchmarkError
 from benchmark.io import read_jsonl
-from benchmark.metrics import RANKING_METRICS, emotion_hit, row_values, sample_metrics, task3_hits
+from benchmark.metrics import (
+    POOL_RANKING_METRICS,
+    RANKING_METRICS,
+    RankRange,
+    emotion_hit,
+    rank_metrics,
+    row_values,
+    sample_metrics,
+    task3_hits,
+)
 from benchmark.results import RunResults, load_results
 from benchmark.stats import (
     ALPHA,
@@ -31,7 +40,7 @@ from benchmark.stats import (
     paired_p,
 )
 
-COMPARABLE_METRICS = (*RANKING_METRICS, "emotion_acc")
+COMPARABLE_METRICS = (*RANKING_METRICS, "recall@10", "recall@20", "emotion_acc")  # the last two: full pool
 # not_worse_than_best: a first draw of sign flips, and a larger one where its error could flip a decision
 MARK_PERMUTATIONS, MARK_REFINED = 2000, 20000
 
@@ -113,7 +122,11 @@ def seed_columns(run_dir: Path, entry, split: str, metrics: Sequence[str]) -> di
 
 # (the row's vector, the index whose rank counts, the per-sample function of benchmark.metrics)
 _RANKED = (
-    ("scores", lambda r: None if r.get("gold") is None else r["candidates"].index(r["gold"]), sample_metrics),
+    (
+        "scores",
+        lambda r: None if r.get("gold") is None or "gold_rank" in r else r["candidates"].index(r["gold"]),
+        sample_metrics,
+    ),
     ("emotion_logits", lambda r: r.get("emotion"), lambda v, i: {"emotion_acc": emotion_hit(v, i)}),
     ("task3_logits", lambda r: r.get("emotion"), task3_hits),
 )
@@ -139,7 +152,16 @@ def file_values(path: Path) -> dict[str, dict[str, float]]:
         values = [_at_rank(per_sample, low, high) for low, high in ranges]
         for metric in values[0]:
             columns[metric] = dict(zip(ids, (v[metric] for v in values)))
+    pool = [(r["sample_id"], tuple(r["gold_rank"])) for r in rows if r.get("gold_rank") is not None]
+    for sample_id, (low, high) in pool:  # full-pool rows keep the gold's rank range itself
+        for metric, value in _pool_at_rank(low, high).items():
+            columns.setdefault(metric, {})[sample_id] = value
     return columns
+
+
+@lru_cache(maxsize=4096)
+def _pool_at_rank(low: int, high: int) -> dict[str, float]:
+    return rank_metrics(RankRange(low, high), POOL_RANKING_METRICS)
 
 
 @lru_cache(maxsize=4096)

@@ -32,13 +32,14 @@ import numpy as np
 
 from benchmark.errors import BenchmarkError, SelectorError
 from benchmark.io import JsonlAppender, atomic_write_text, read_jsonl
-from benchmark.metrics import MetricAccumulator, row_values
+from benchmark.metrics import MetricAccumulator, row_metrics, row_values
 from benchmark.progress import progress_bar
 from benchmark.selector import Selector
 from benchmark.slices import slice_metrics
 from benchmark.types import CandidateSet, Query, Sample, ScoreBatch, query_for
 
 EmotionHead = Callable[[Sequence[Query]], object]
+RankingFields = Callable[[Sample, CandidateSet, np.ndarray], dict]  # a row's ranking part, when not per candidate
 
 
 @dataclass(frozen=True)
@@ -244,18 +245,27 @@ def prediction_row(
     logits: np.ndarray | None,
     task3_logits: np.ndarray | None = None,
     slices: dict[str, str] | None = None,
+    ranking: RankingFields | None = None,
 ) -> dict:
     """One line of ``predictions/<model>/<split>.jsonl``: enough to recompute every metric and to
     write a DSTC10 submission (``index``: the item's position in its task-2 file, when it has one;
-    ``slices``: the sample's slice labels, see :mod:`benchmark.slices`)."""
-    order = np.argsort(-scores, kind="stable")
+    ``slices``: the sample's slice labels, see :mod:`benchmark.slices`). ``ranking`` replaces the
+    per-candidate ``candidates``/``scores`` by other fields (a full-pool row, :mod:`benchmark.pool`)."""
+    if ranking is None:
+        order = np.argsort(-scores, kind="stable")
+        ranked = {
+            "candidates": list(cands.candidates),
+            "gold": cands.gold,
+            "scores": [float(s) for s in scores],
+            "predicted": cands.candidates[int(order[0])],
+        }
+    else:
+        ranked = {"gold": sample.gold, **ranking(sample, cands, scores)}
+        ranked["predicted"] = ranked["top_ids"][0]
     row = {
         "sample_id": sample.sample_id,
         "index": sample.meta.get("index"),
-        "candidates": list(cands.candidates),
-        "gold": cands.gold,
-        "scores": [float(s) for s in scores],
-        "predicted": cands.candidates[int(order[0])],
+        **ranked,
         "emotion": sample.emotion,
         "emotion_logits": _floats(logits),
         "emotion_predicted": None if logits is None else int(np.argmax(logits)),
@@ -274,7 +284,12 @@ def _rows_already_written(path: Path, expected: dict[str, CandidateSet]) -> list
     rows, seen = [], set()
     for lineno, row in read_jsonl(path, tolerate_torn_tail=True):
         cands = expected.get(row.get("sample_id"))
-        if cands is None or tuple(row.get("candidates", ())) != cands.candidates:
+        scored_on = row.get("shortlist", row.get("candidates"))  # a full-pool row has neither
+        if (
+            cands is None
+            or (scored_on is not None or "gold_rank" not in row)
+            and tuple(scored_on or ()) != cands.candidates
+        ):
             raise SelectorError(
                 f"{path}:{lineno}: existing predictions were made on other candidate sets; "
                 "use a new --output directory or pass --overwrite"
@@ -311,6 +326,7 @@ def evaluate_split(
     selector_name: str | None = None,
     split: str | None = None,
     slice_labels: Callable[[Sample], dict[str, str]] | None = None,
+    ranking: RankingFields | None = None,
 ) -> SplitScores:
     """Score every sample not yet in ``predictions_path``, append its row, and return metrics.
 
@@ -344,7 +360,7 @@ def evaluate_split(
                 for i, (sample, cands) in enumerate(zip(batch.samples, batch.sets)):
                     logits = None if batch.logits is None else batch.logits[i]
                     labels = None if slice_labels is None else slice_labels(sample)
-                    out.write(prediction_row(sample, cands, batch.scores[i], logits, batch.task3[i], labels))
+                    out.write(prediction_row(sample, cands, batch.scores[i], logits, batch.task3[i], labels, ranking))
     elif not predictions_path.exists():
         atomic_write_text(predictions_path, "")
     seconds = time.perf_counter() - started
@@ -363,10 +379,11 @@ def accumulate_predictions(path: Path) -> MetricAccumulator:
 
     Rows written before task 3 existed have no ``task3_logits``: their task-3 metrics are ``None``.
     """
-    acc = MetricAccumulator()
+    acc = None
     for _, row in read_jsonl(path):
+        acc = acc or MetricAccumulator(metrics=row_metrics(row))
         acc.add_values(row_values(row))
-    return acc
+    return acc or MetricAccumulator()
 
 
 def metrics_from_predictions(path: Path) -> dict[str, float | None]:

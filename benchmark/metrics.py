@@ -30,9 +30,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 RANKING_METRICS = ("recall@1", "recall@3", "recall@5", "mrr", "map@5")
+POOL_RANKING_METRICS = ("recall@1", "recall@5", "recall@10", "recall@20", "mrr", "map@5")  # --candidates all
 TASK3_METRICS = ("task3_acc@1", "task3_acc@5")
 EMOTION_METRICS = ("emotion_acc", *TASK3_METRICS)
 ALL_METRICS = (*RANKING_METRICS, *EMOTION_METRICS)
+POOL_METRICS = (*POOL_RANKING_METRICS, *EMOTION_METRICS)
 
 
 @dataclass(frozen=True)
@@ -64,14 +66,18 @@ class RankRange:
 
 def sample_metrics(scores: Sequence[float] | np.ndarray, gold_index: int) -> dict[str, float]:
     """The ranking metrics of one sample."""
-    r = RankRange.of(scores, gold_index)
-    return {
-        "recall@1": r.recall_at(1),
-        "recall@3": r.recall_at(3),
-        "recall@5": r.recall_at(5),
-        "mrr": r.reciprocal_rank(),
-        "map@5": r.reciprocal_rank(cutoff=5),
-    }
+    return rank_metrics(RankRange.of(scores, gold_index))
+
+
+def rank_metrics(r: RankRange, names: Sequence[str] = RANKING_METRICS) -> dict[str, float]:
+    """``names`` (``recall@k``, ``mrr``, ``map@5``) of a gold whose rank is uniform on ``r``."""
+    values = {}
+    for name in names:
+        if name.startswith("recall@"):
+            values[name] = r.recall_at(int(name.removeprefix("recall@")))
+        else:
+            values[name] = r.reciprocal_rank(cutoff=5 if name == "map@5" else None)
+    return values
 
 
 def emotion_hit(logits: Sequence[float] | np.ndarray, gold_emotion: int) -> float:
@@ -91,10 +97,15 @@ def sample_values(
     emotion_logits: Sequence[float] | np.ndarray | None = None,
     gold_emotion: int | None = None,
     task3_logits: Sequence[float] | np.ndarray | None = None,
+    rank: RankRange | None = None,
 ) -> dict[str, float]:
     """Every metric one sample defines (none of the ranking ones for a blind item, no emotion
-    metric without labels or without the logits it needs)."""
-    values = {} if gold_index is None else sample_metrics(scores, gold_index)
+    metric without labels or without the logits it needs). With ``rank`` (a full-pool row, which
+    keeps the gold's rank range instead of every score) the full-pool ranking metrics."""
+    if rank is not None:
+        values = rank_metrics(rank, POOL_RANKING_METRICS)
+    else:
+        values = {} if gold_index is None else sample_metrics(scores, gold_index)
     if gold_emotion is not None and emotion_logits is not None:
         values["emotion_acc"] = emotion_hit(emotion_logits, gold_emotion)
     if gold_emotion is not None and task3_logits is not None:
@@ -102,13 +113,22 @@ def sample_values(
     return values
 
 
+def row_metrics(row: dict) -> tuple[str, ...]:
+    """The metrics a predictions row belongs to: :data:`POOL_METRICS` for a full-pool row."""
+    return POOL_METRICS if "gold_rank" in row else ALL_METRICS
+
+
 def row_values(row: dict) -> dict[str, float]:
-    """Every metric's value for one predictions row (see :func:`sample_values`)."""
+    """Every metric's value for one predictions row (see :func:`sample_values`); a full-pool row
+    carries ``gold_rank`` (``[low, high]``, null when blind) instead of a score per candidate."""
+    emotion = (row.get("emotion_logits"), row.get("emotion"), row.get("task3_logits"))
+    if "gold_rank" in row:
+        rank = None if row["gold_rank"] is None else RankRange(*row["gold_rank"])
+        values = sample_values((), None, *emotion, rank=rank)
+        return values if rank is not None else {k: v for k, v in values.items() if k in EMOTION_METRICS}
     gold = row.get("gold")
     gold_index = None if gold is None else row["candidates"].index(gold)
-    return sample_values(
-        row["scores"], gold_index, row.get("emotion_logits"), row.get("emotion"), row.get("task3_logits")
-    )
+    return sample_values(row["scores"], gold_index, *emotion)
 
 
 @dataclass
@@ -148,7 +168,11 @@ class MetricAccumulator:
     """
 
     n: int = 0
-    means: dict[str, _Mean] = field(default_factory=lambda: {k: _Mean() for k in ALL_METRICS})
+    metrics: tuple[str, ...] = ALL_METRICS
+    means: dict[str, _Mean] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.means = self.means or {k: _Mean() for k in self.metrics}
 
     def add(
         self,
@@ -170,7 +194,7 @@ class MetricAccumulator:
     def result(self) -> dict[str, float | None]:
         """Metric name → mean; ``None`` where no sample defines it (blind split, no emotion head,
         no labels, no ``classify_emotion``)."""
-        return {k: self.means[k].mean() for k in ALL_METRICS}
+        return {k: self.means[k].mean() for k in self.metrics}
 
     def stderr(self) -> dict[str, float | None]:
         """Metric name → standard error of its mean over samples (sample std / √n).
@@ -179,7 +203,7 @@ class MetricAccumulator:
         mean: ±1.96·stderr is an approximate 95 % interval for the split's population. ``None``
         with fewer than two samples.
         """
-        return {k: self.means[k].stderr() for k in ALL_METRICS}
+        return {k: self.means[k].stderr() for k in self.metrics}
 
 
 def compute_metrics(

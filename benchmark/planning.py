@@ -23,6 +23,7 @@ from benchmark.checkpoint_cache import (
 )
 from benchmark.datasets import cache_root
 from benchmark.errors import BenchmarkError, SelectorError
+from benchmark.pool import Shortlist
 from benchmark.registry import ModelSpec, build_selector, parse_model_spec
 from benchmark.results import Identity
 from benchmark.run_config import RunConfig
@@ -57,14 +58,22 @@ class PlannedSelector:
     explicit_checkpoint: bool = False
     train_seed: int | None = None  # the seed it is (or was) trained with; None when not trained here
     seed_slot: int | None = None  # with several --train-seeds: this plan's seed, the key of its results
+    shortlist: Shortlist | None = None  # set on a reranker: it scores the first stage's top K only
 
     @property
     def label(self) -> str:
         """The selector's name in messages: ``cks`` or, for one of several seeds, ``cks[seed 1]``."""
         return self.spec.key if self.seed_slot is None else f"{self.spec.key}[seed {self.seed_slot}]"
 
-    def identity(self, candidates: str, run: RunConfig, checkpoint_sha: str | None) -> Identity:
+    def identity(
+        self, candidates: str, run: RunConfig, checkpoint_sha: str | None, first_stage_sha: str | None = None
+    ) -> Identity:
+        """``first_stage_sha``: a reranker's first-stage predictions file, when it exists."""
         trainable = self.checkpoint is not None
+        shortlist = None
+        if self.shortlist is not None:
+            shortlist = {"first_stage": self.shortlist.first_stage, "k": self.shortlist.k}
+            shortlist["predictions_sha256"] = first_stage_sha
         return Identity(
             selector=self.spec.name,
             preset=self.spec.preset,
@@ -75,6 +84,7 @@ class PlannedSelector:
             train_seed=self.train_seed,
             train_overrides=training_overrides(run.train) if trainable and not self.explicit_checkpoint else None,
             candidates=candidates,
+            shortlist=shortlist,
         )
 
 

@@ -68,45 +68,12 @@ from typing import Any
 
 from benchmark.errors import DataError
 from benchmark.io import atomic_write_json, read_json
+from benchmark.json_reader import JsonReader as _Reader
 from benchmark.provenance import harness_info, utc_now
 
 SCHEMA_VERSION = 2
 RESULTS_FILE = "results.json"
 COMPLETE, PARTIAL = "complete", "partial"
-
-
-class _Reader:
-    """Walks raw JSON, naming the file and field of anything of the wrong shape."""
-
-    def __init__(self, path: Path | str):
-        self.path = path
-
-    def fail(self, where: str, expected: str) -> DataError:
-        return DataError(
-            f"{self.path}: field {where!r} should be {expected}; the file is not a stickerbench results.json"
-        )
-
-    def obj(self, raw: Any, where: str) -> dict[str, Any]:
-        if not isinstance(raw, dict):
-            raise self.fail(where, "an object")
-        return raw
-
-    def get(self, raw: dict[str, Any], key: str, where: str, types: tuple[type, ...], optional: bool = False) -> Any:
-        value = raw.get(key)
-        if value is None and optional:
-            return None
-        if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
-            raise self.fail(
-                f"{where}.{key}", " or ".join(t.__name__ for t in types) + ("" if not optional else " or null")
-            )
-        return value
-
-    def numbers(self, raw: Any, where: str) -> dict[str, float | None]:
-        values = self.obj(raw, where)
-        for key, value in values.items():
-            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
-                raise self.fail(f"{where}.{key}", "a number or null")
-        return values
 
 
 @dataclass(frozen=True)
@@ -122,17 +89,21 @@ class Identity:
     train_seed: int | None
     train_overrides: dict[str, Any] | None
     candidates: str
+    shortlist: dict[str, Any] | None = None  # a reranker's first stage: {first_stage, k, predictions_sha256}
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        raw = asdict(self)
+        if self.shortlist is None:
+            del raw["shortlist"]
+        return raw
 
     @classmethod
     def from_json(cls, raw: Any, reader: _Reader, where: str) -> "Identity":
         raw = reader.obj(raw, where)
-        missing = [f for f in cls.__dataclass_fields__ if f not in raw]
+        missing = [f for f in cls.__dataclass_fields__ if f not in raw and f != "shortlist"]
         if missing:
             raise reader.fail(f"{where}.{missing[0]}", "present")
-        return cls(**{f: raw[f] for f in cls.__dataclass_fields__})
+        return cls(**{f: raw[f] for f in cls.__dataclass_fields__ if f in raw})
 
     def differences(self, other: "Identity", ignore_checkpoint_sha: bool = False) -> list[str]:
         """Human-readable ``field: old → new`` for every field that differs (``self`` is the old one)."""
@@ -171,6 +142,7 @@ class SplitResult:
     n: int | None = None
     seconds: float | None = None
     slices: dict[str, dict[str, dict]] | None = None
+    stages: dict[str, Any] | None = None  # a reranker's cost: {first_stage: {...}, rerank: {...}}
     # Set on the aggregate of several training seeds only (see the module docstring).
     num_seeds: int | None = None
     seed_std: dict[str, float | None] | None = None
@@ -192,6 +164,8 @@ class SplitResult:
         }
         if self.slices is not None:
             raw["slices"] = self.slices
+        if self.stages is not None:
+            raw["stages"] = self.stages
         if self.num_seeds is not None:
             raw.update(num_seeds=self.num_seeds, seed_std=self.seed_std, ci95=self.ci95)
         return raw
@@ -213,6 +187,7 @@ class SplitResult:
             n=reader.get(raw, "n", where, (int,), optional=not complete),
             seconds=reader.get(raw, "seconds", where, (int, float), optional=True),
             slices=reader.get(raw, "slices", where, (dict,), optional=True),
+            stages=reader.get(raw, "stages", where, (dict,), optional=True),
             num_seeds=reader.get(raw, "num_seeds", where, (int,), optional=True),
             seed_std=reader.numbers(raw["seed_std"], f"{where}.seed_std") if raw.get("seed_std") else None,
             ci95=reader.get(raw, "ci95", where, (dict,), optional=True),

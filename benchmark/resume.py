@@ -40,9 +40,17 @@ class ResumeConflicts:
             self.found.append((model, split, seed, "a predictions file with no recorded identity"))
 
     def check_seeds(self, results: RunResults, model: str, seeds: list[int]) -> None:
-        """``seeds``: the command's training seeds of ``model`` (empty for one seed)."""
+        """``seeds``: the command's training seeds of ``model`` (empty for one seed). A run killed
+        between seeds has recorded only some of them: it resumes; a seed the command does not
+        name, or one layout where the other is asked for, is a conflict."""
         entry = results.models.get(model)
-        if entry is None or not (entry.splits or entry.seeds) or sorted(entry.seeds) == sorted(seeds):
+        if entry is None or not (entry.splits or entry.seeds):
+            return
+        if seeds:
+            fits = bool(entry.seeds) and set(entry.seeds) <= set(seeds)
+        else:
+            fits = not entry.seeds
+        if fits:
             return
 
         def say(values: list[int]) -> str:

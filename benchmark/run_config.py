@@ -29,6 +29,7 @@ class RunConfig:
     negatives: str = "matched"
     seed: int = 0
     train_seeds: list[int] | None = None
+    shortlist: str | None = None
     output: Path | None = None
     preset: str | None = None
     checkpoints: dict[str, Path] = field(default_factory=dict)
@@ -82,6 +83,12 @@ class RunConfig:
             raise BenchmarkError(f"--negatives {self.negatives!r}: choose one of {', '.join(NEGATIVES)}")
         if self.language not in LANGUAGES:
             raise BenchmarkError(f"--language {self.language!r}: choose one of {', '.join(LANGUAGES)}")
+        if self.shortlist is not None:
+            from benchmark.pool import Shortlist
+
+            Shortlist.parse(self.shortlist)
+            if self.candidate_strategy() != "all":
+                raise BenchmarkError(f"--shortlist {self.shortlist} reranks a full-pool ranking: add --candidates all")
         if self.train_seeds is not None and len(set(self.train_seeds)) != len(self.train_seeds):
             raise BenchmarkError(f"--train-seeds {self.train_seeds}: each seed once")
         if self.overwrite and self.rescore_changed:

@@ -26,8 +26,10 @@ from benchmark.datasets import cache_root, load_dataset
 from benchmark.errors import BenchmarkError
 from benchmark.evaluator import evaluate_split
 from benchmark.planning import PlannedSelector, obtain, phase, plan_selectors
+from benchmark.pool import Shortlist
 from benchmark.provenance import directory_sha256, harness_info
 from benchmark.registry import include_package
+from benchmark.rerank import arrange_plans, first_stage_sha, split_inputs
 from benchmark.results import (
     COMPLETE,
     CandidateInfo,
@@ -59,7 +61,7 @@ def evaluation_splits(
         return list(requested)
     splits = [s for s in dataset.splits if s != "train"]
     blind = [s for s in splits if s in dataset.info.get("blind_splits", ())]
-    if strategy == "sampled" and blind:
+    if strategy != "official" and blind:
         log.warning(
             "skipping blind split(s) %s: without answers they can only be scored on official candidate sets "
             "(--candidates official)",
@@ -157,6 +159,7 @@ def run(
         previous = RunResults.load(out)
         if previous is not None:
             check_same_candidates(previous, dataset, manifests, out)
+        plans = arrange_plans(plans, Shortlist.parse(cfg.shortlist) if cfg.shortlist else None, previous, splits)
         conflicts = ResumeConflicts(out)
         recorded = previous or RunResults(dataset={}, seed=cfg.seed)
         for key in dict.fromkeys(plan.spec.key for plan in plans):
@@ -167,7 +170,8 @@ def run(
                 directory_sha256(plan.checkpoint) if plan.checkpoint is not None and plan.checkpoint.exists() else None
             )
             for split in splits:
-                identity = plan.identity(manifests[split].fingerprint, cfg, sha)
+                first = first_stage_sha(plan, recorded, split, out)
+                identity = plan.identity(manifests[split].fingerprint, cfg, sha, first)
                 conflicts.check(recorded, plan.spec.key, split, identity, ignore_sha=sha is None, seed=plan.seed_slot)
         results = _start_results(previous, cfg, dataset, manifests, out)
         conflicts.resolve(results, cfg.rescore_changed)
@@ -200,13 +204,13 @@ def _run_selector(
     todo = [s for s in splits if not (s in holder.splits and holder.splits[s].complete)]
     if not todo:
         log.info("%s: every split already evaluated in %s", plan.label, out)
-        _aggregate(entry, key, splits, results, out)
+        _aggregate(entry, key, splits, results, out, cfg.train_seed_list())
         return
     selector, train_seconds = obtain(plan, dataset, cfg, device)
     sha = None if plan.checkpoint is None else directory_sha256(plan.checkpoint)
     conflicts = ResumeConflicts(out)
     for split in splits:  # the weights are known only now: a retrained checkpoint may differ
-        identity = plan.identity(manifests[split].fingerprint, cfg, sha)
+        identity = plan.identity(manifests[split].fingerprint, cfg, sha, first_stage_sha(plan, results, split, out))
         conflicts.check(results, key, split, identity, ignore_sha=False, seed=seed)
     conflicts.resolve(results, cfg.rescore_changed)
     todo = [s for s in splits if not (s in holder.splits and holder.splits[s].complete)]
@@ -221,17 +225,18 @@ def _run_selector(
     for split in todo:
         manifest = manifests[split]
         pred_path = out / predictions_file(key, split, seed)
-        split_result = SplitResult(plan.identity(manifest.fingerprint, cfg, sha), str(pred_path.relative_to(out)))
+        identity = plan.identity(manifest.fingerprint, cfg, sha, first_stage_sha(plan, results, split, out))
+        split_result = SplitResult(identity, str(pred_path.relative_to(out)))
         holder.splits[split] = split_result
         if seed is not None:
             entry.splits.pop(split, None)  # a seed's new rows make the aggregate stale
         results.save(out)  # the identity is on disk before the first predictions row
-        by_id = manifest.by_sample()
         samples = dataset.split(split)
+        sets, ranking, stages = split_inputs(plan, results, manifest, samples, out)
         scored = evaluate_split(
             selector,
             samples,
-            [by_id[s.sample_id] for s in samples],
+            sets,
             pred_path,
             batch_size=cfg.batch_size,
             num_emotions=dataset.num_emotions,
@@ -240,20 +245,27 @@ def _run_selector(
             selector_name=key,
             split=split,
             slice_labels=labeller.labels,
+            ranking=ranking,
         )
         split_result.status = COMPLETE
         split_result.metrics, split_result.stderr = scored.metrics, scored.stderr
         split_result.n, split_result.seconds, split_result.slices = scored.n, scored.seconds, scored.slices
+        if stages is not None:
+            stages["rerank"]["seconds"] = scored.seconds
+        split_result.stages = stages
         results.save(out)
-    _aggregate(entry, key, splits, results, out)
+    _aggregate(entry, key, splits, results, out, cfg.train_seed_list())
 
 
-def _aggregate(entry: ModelResult, key: str, splits: list[str], results: RunResults, out: Path) -> None:
-    """With several training seeds: each split whose every seed is complete gets its aggregate."""
+def _aggregate(
+    entry: ModelResult, key: str, splits: list[str], results: RunResults, out: Path, seeds: list[int]
+) -> None:
+    """With several training seeds: each split whose every one of ``seeds`` is complete gets its
+    aggregate (a run killed between seeds leaves none, rather than one over the seeds so far)."""
     if not entry.seeds:
         return
     for split in splits:
         done = {s: r.splits[split] for s, r in entry.seeds.items() if split in r.splits and r.splits[split].complete}
-        if len(done) == len(entry.seeds):
+        if sorted(done) == sorted(seeds):
             entry.splits[split] = aggregate_seeds(out, key, split, done, results.seed)
     results.save(out)

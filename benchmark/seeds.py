@@ -38,12 +38,12 @@ def predictions_file(model: str, split: str, seed: int | None = None) -> str:
     return f"{folder}/{split}.jsonl"
 
 
-def _per_sample(path: Path) -> tuple[list[str], dict[str, list[float | None]]]:
-    ids, values = [], {m: [] for m in ALL_METRICS}
+def _per_sample(path: Path, metrics: tuple[str, ...]) -> tuple[list[str], dict[str, list[float | None]]]:
+    ids, values = [], {m: [] for m in metrics}
     for _, row in read_jsonl(path):
         ids.append(row["sample_id"])
         got = row_values(row)
-        for metric in ALL_METRICS:
+        for metric in metrics:
             values[metric].append(got.get(metric))
     return ids, values
 
@@ -75,17 +75,18 @@ def _average_slices(per_seed: list[dict | None]) -> dict | None:
 def aggregate_seeds(run_dir: Path, model: str, split: str, seeds: dict[int, SplitResult], run_seed: int) -> SplitResult:
     """The aggregate of ``seeds`` (seed → its complete result of ``split``), read from their files."""
     order = sorted(seeds)
-    tables = [_per_sample(Path(run_dir) / seeds[s].predictions) for s in order]
+    names = tuple(seeds[order[0]].metrics or ALL_METRICS)
+    tables = [_per_sample(Path(run_dir) / seeds[s].predictions, names) for s in order]
     ids = tables[0][0]
     if any(t[0] != ids for t in tables):  # every seed answers the same samples, in the same order
         position = [{sid: i for i, sid in enumerate(t[0])} for t in tables]
         tables = [(ids, {m: [v[m][pos[sid]] for sid in ids] for m in v}) for (_, v), pos in zip(tables, position)]
     per_seed_metrics = [seeds[s].metrics or {} for s in order]
-    metrics = {m: _mean([pm.get(m) for pm in per_seed_metrics]) for m in ALL_METRICS}
-    seed_std = {m: _std([pm.get(m) for pm in per_seed_metrics]) for m in ALL_METRICS}
+    metrics = {m: _mean([pm.get(m) for pm in per_seed_metrics]) for m in names}
+    seed_std = {m: _std([pm.get(m) for pm in per_seed_metrics]) for m in names}
     stderr: dict[str, float | None] = {}
     ci95: dict[str, list[float] | None] = {}
-    for metric in ALL_METRICS:
+    for metric in names:
         columns = [t[1][metric] for t in tables]
         if not ids or any(v is None for column in columns for v in column):
             stderr[metric], ci95[metric] = None, None

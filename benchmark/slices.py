@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from benchmark.bias_words import BiasWord, bias_label, cached_bias_words
-from benchmark.metrics import MetricAccumulator, row_values
+from benchmark.metrics import MetricAccumulator, row_metrics, row_values
 from benchmark.types import Dataset, Sample
 
 SLICES = ("gold_emotion", "gold_seen", "context_turns", "bias")
@@ -64,7 +64,7 @@ def slice_metrics(rows: Iterable[dict]) -> dict[str, dict[str, dict]]:
             continue
         values = row_values(row)
         for name, value in (row.get("slices") or {}).items():
-            accumulators.setdefault((name, value), MetricAccumulator()).add_values(values)
+            accumulators.setdefault((name, value), MetricAccumulator(metrics=row_metrics(row))).add_values(values)
     out: dict[str, dict[str, dict]] = {}
     for (name, value), acc in sorted(accumulators.items()):
         out.setdefault(name, {})[value] = {"n": acc.n, "metrics": acc.result()}

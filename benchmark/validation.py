@@ -16,6 +16,9 @@ from benchmark.types import Dataset
 
 VALIDATION_SAMPLES = 256  # early stopping needs a signal, not the full split
 VALIDATION_CANDIDATES = 10
+# Part of every cached checkpoint's key: bump it when the early-stopping signal changes (its
+# samples, candidate sets or metric), so that checkpoints stopped on another signal are retrained.
+PROTOCOL = "mrr/256 samples/10 candidates/matched negatives"
 
 
 def validation_mrr(data: Dataset, split: str | None, seed: int) -> Callable[[Selector], float] | None:
@@ -24,7 +27,8 @@ def validation_mrr(data: Dataset, split: str | None, seed: int) -> Callable[[Sel
     if split is None or not data.splits.get(split) or split in data.info.get("blind_splits", ()):
         return None
     samples = data.split(split)[:VALIDATION_SAMPLES]
-    sets = sampled_candidates(samples, list(data.stickers), min(VALIDATION_CANDIDATES, len(data.stickers)), seed=seed)
+    n = min(VALIDATION_CANDIDATES, len(data.stickers))
+    sets = sampled_candidates(samples, list(data.stickers), n, seed=seed, negatives="matched")
 
     def validate(selector: Selector) -> float:
         selector.prepare(data.stickers)

@@ -29,6 +29,9 @@ from benchmark.results import RunResults, SplitResult
 from stickerbench.leaderboard.significance import MAX_NOTE, Source, marks, max_bold
 
 COLUMNS = ("recall@1", "recall@3", "recall@5", "mrr", "map@5", "emotion_acc", "task3_acc@1", "task3_acc@5")
+POOL_COLUMNS = ("recall@1", "recall@5", "recall@10", "recall@20", "mrr", "map@5", "emotion_acc", "task3_acc@1")
+LABELS = {"mrr": "MRR", "map@5": "MAP@5", "emotion_acc": "Acc (own pick)", "task3_acc@1": "T3 Acc@1"}
+LABELS["task3_acc@5"] = "T3 Acc@5"
 BLIND = "blind"
 BLIND_NOTE = (
     "`{split}` is blind: the release has no answers, so no metric can be computed; every item was still "
@@ -38,8 +41,15 @@ BLIND_NOTE = (
 )
 
 
-def _headers(n: int) -> list[str]:
-    return ["Model", f"R{n}@1", f"R{n}@3", f"R{n}@5", "MRR", "MAP@5", "Acc (own pick)", "T3 Acc@1", "T3 Acc@5"]
+def columns_for(strategy: str) -> tuple[str, ...]:
+    """The metrics a split's table shows: full-pool retrieval reports deeper recall."""
+    return POOL_COLUMNS if strategy == "all" else COLUMNS
+
+
+def _headers(n: int, columns: Sequence[str] = COLUMNS) -> list[str]:
+    """``R10@1`` on N = 10 candidates; ``R@1`` over a full pool (N in the note)."""
+    prefix = "R" if columns is POOL_COLUMNS else f"R{n}"
+    return ["Model"] + [LABELS.get(c) or f"{prefix}@{c.removeprefix('recall@')}" for c in columns]
 
 
 def _fmt(value: float | None, best: bool, spread: float | None = None) -> str:
@@ -53,13 +63,13 @@ def _fmt(value: float | None, best: bool, spread: float | None = None) -> str:
 Row = tuple[str, dict[str, float | None], dict[str, float | None] | None]
 
 
-def _table(rows: Sequence[Row], n: int, bold: Mapping[str, set[str]]) -> str:
+def _table(rows: Sequence[Row], n: int, bold: Mapping[str, set[str]], columns: Sequence[str] = COLUMNS) -> str:
     """``rows``: (model, metrics, the ± of each or None to print none); ``bold``: column → models."""
     body = [
-        [name] + [_fmt(m.get(col), name in bold.get(col, ()), (spread or {}).get(col)) for col in COLUMNS]
+        [name] + [_fmt(m.get(col), name in bold.get(col, ()), (spread or {}).get(col)) for col in columns]
         for name, m, spread in rows
     ]
-    return tabulate(body, headers=_headers(n), tablefmt="github", disable_numparse=True)
+    return tabulate(body, headers=_headers(n, columns), tablefmt="github", disable_numparse=True)
 
 
 def _seeded(result: SplitResult) -> bool:
@@ -83,9 +93,9 @@ def _spread_note(sources: Mapping[str, Source]) -> str:
     )
 
 
-def _blind_table(models: Sequence[str], n: int) -> str:
-    body = [[model] + [BLIND] * len(COLUMNS) for model in models]
-    return tabulate(body, headers=_headers(n), tablefmt="github", disable_numparse=True)
+def _blind_table(models: Sequence[str], n: int, columns: Sequence[str] = COLUMNS) -> str:
+    body = [[model] + [BLIND] * len(columns) for model in models]
+    return tabulate(body, headers=_headers(n, columns), tablefmt="github", disable_numparse=True)
 
 
 def _with_dirs(runs: Sequence[RunResults | tuple[Path, RunResults]]) -> list[tuple[Path | None, RunResults]]:
@@ -152,21 +162,24 @@ def render_runs(
         if not table["rows"]:
             continue
         n = table["num_candidates"]
+        columns = columns_for(table["strategy"])
         where = (
             f"N = {n} candidates ({_sets(table)}, seed {table['seed']}), "
             f"candidate fingerprint `{table['fingerprint'][:16]}`."
         )
+        if table["strategy"] == "all":
+            where = f"Full pool: every one of the {n} stickers ranked for every sample; fingerprint `{table['fingerprint'][:16]}`."
         if table["blind"]:
-            parts += [f"## {split}", "", _blind_table(list(table["rows"]), n), ""]
+            parts += [f"## {split}", "", _blind_table(list(table["rows"]), n, columns), ""]
             parts += [f"{where} " + BLIND_NOTE.format(split=split), ""]
         else:
             sources: dict[str, Source] = table["rows"]
             rows = [
                 (m, src.result.metrics or {}, _spread(src.result) if stderr else None) for m, src in sources.items()
             ]
-            bold = marks(sources, split, COLUMNS, seed, significance)
-            note = bold.note(dict(zip(COLUMNS, _headers(n)[1:])))
-            parts += [f"## {split}", "", _table(rows, n, bold.bold), ""]
+            bold = marks(sources, split, columns, seed, significance)
+            note = bold.note(dict(zip(columns, _headers(n, columns)[1:])))
+            parts += [f"## {split}", "", _table(rows, n, bold.bold, columns), ""]
             parts.append(
                 f"{where} Numbers in percent; ties count as expected values. Acc (own pick): the emotion "
                 "predicted with the selector's own top candidate; T3 Acc@k: MOD task 3, the emotion given the "

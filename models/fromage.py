@@ -260,7 +260,10 @@ class Fromage(nn.Module):
         return F.normalize(summed, dim=-1)
 
     def scores(self, text: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        """``exp(logit_scale)·<t, v>``: ``text`` [B, S] and ``images`` [B, N, S] → [B, N]."""
+        """``exp(logit_scale)·<t, v>``: ``text`` [B, S] and ``images`` [B, N, S], or [N, S] shared by
+        every query (a full pool: one matrix product) → [B, N]."""
+        if images.dim() == 2:
+            return self.logit_scale.exp() * text @ images.T
         return self.logit_scale.exp() * torch.einsum("bs,bns->bn", text, images)
 
     def retrieval_loss(self, caption_batch: FromageBatch, pooled: torch.Tensor) -> torch.Tensor:

@@ -217,7 +217,10 @@ class ModGPT(nn.Module):
 
     @staticmethod
     def candidate_scores(predicted: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        """``-||f - feature(c)||_2`` for ``predicted`` [B, F] and ``candidates`` [B, N, F]."""
+        """``-||f - feature(c)||_2`` for ``predicted`` [B, F] and ``candidates`` [B, N, F], or [N, F]
+        when every query has the same candidates (a full pool: no [B, N, F] copy is made)."""
+        if candidates.dim() == 2:
+            return -torch.cdist(predicted[None], candidates[None], compute_mode="donot_use_mm_for_euclid_dist")[0]
         return -torch.linalg.vector_norm(candidates - predicted[:, None, :], dim=-1)
 
     def loss(

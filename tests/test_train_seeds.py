@@ -16,14 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = Path(__file__).resolve().parent / "plugins"
 
 
-def cli(*args):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(PLUGINS)])}
+def cli(*args, env=None):
+    env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join([str(ROOT), str(PLUGINS)])}
     return subprocess.run(
         [sys.executable, "-m", "benchmark", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
     )
 
 
-def run(data_dir, out, *extra, models="seeded,random"):
+def run(data_dir, out, *extra, models="seeded,random", env=None):
     return cli(
         "run",
         "--dataset",
@@ -40,6 +40,7 @@ def run(data_dir, out, *extra, models="seeded,random"):
         "--include-package",
         "seeded_selectors",
         *extra,
+        env=env,
     )
 
 
@@ -148,3 +149,19 @@ def test_train_seeds_must_be_distinct_non_negative_integers(mini_mod_dir, tmp_pa
     for bad in ("0,0", "1,x", "-1"):
         proc = run(mini_mod_dir, tmp_path / "bad", "--train-seeds", bad)
         assert proc.returncode == 2 and "--train-seeds" in proc.stderr, (bad, proc.stderr)
+
+
+def test_a_run_killed_between_seeds_resumes_without_an_aggregate_of_the_seeds_so_far(mini_mod_dir, tmp_path):
+    out = tmp_path / "run"
+    crashed = run(mini_mod_dir, out, "--train-seeds", "0,1,2", env={"SEEDED_FAIL_SEED": "1"})
+    assert crashed.returncode != 0 and "training seed 1 crashed" in crashed.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert sorted(res["models"]["seeded"]["seeds"]) == ["0"]
+    assert "test_easy" not in res["models"]["seeded"]["splits"]  # no aggregate over seed 0 alone
+    seed0 = out / res["models"]["seeded"]["seeds"]["0"]["splits"]["test_easy"]["predictions"]
+    before = seed0.read_bytes(), seed0.stat().st_mtime_ns
+    resumed = run(mini_mod_dir, out, "--train-seeds", "0,1,2")
+    assert resumed.returncode == 0, resumed.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert res["models"]["seeded"]["splits"]["test_easy"]["num_seeds"] == 3
+    assert (seed0.read_bytes(), seed0.stat().st_mtime_ns) == before  # seed 0 was kept, not re-scored

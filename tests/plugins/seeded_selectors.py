@@ -6,6 +6,7 @@ different amount; the checkpoint is a JSON file of those preferences.
 """
 
 import json
+import os
 
 import numpy as np
 
@@ -19,6 +20,8 @@ class Seeded:
         self.meta = SelectorMeta(name="seeded", config={"kind": "seeded-preference"})
 
     def fit(self, data, cfg):
+        if os.environ.get("SEEDED_FAIL_SEED") == str(cfg.seed):  # a crash between seeds, for the resume test
+            raise RuntimeError(f"training seed {cfg.seed} crashed")
         rng = np.random.default_rng(cfg.seed)
         golds = {s.gold for s in data.split("train")}
         self.weights = {sid: float(rng.normal() + (1.0 if sid in golds else 0.0)) for sid in sorted(data.stickers)}
@@ -41,3 +44,21 @@ class Seeded:
 @register_selector("seeded")
 def build_seeded(ctx):
     return Seeded(ctx)
+
+
+class Constant:
+    """Every candidate gets the same score: exactly chance under tie-exact metrics."""
+
+    def __init__(self, ctx):
+        self.meta = SelectorMeta(name="constant")
+
+    def prepare(self, stickers):
+        pass
+
+    def score(self, queries):
+        return ScoreBatch(np.zeros((len(queries), len(queries[0].candidates))))
+
+
+@register_selector("constant")
+def build_constant(ctx):
+    return Constant(ctx)
