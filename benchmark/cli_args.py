@@ -67,8 +67,10 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--dataset",
         default="mojichat",
-        choices=["mojichat", "mod"],
-        help="mojichat (embedded, generated offline on first use) or mod (needs --data-dir); default: mojichat",
+        choices=["mojichat", "mojichat-mod", "mod"],
+        help="mojichat (embedded, generated offline on first use), mojichat-mod (MojiChat at MOD's size: 307 "
+        "stickers, ~152k training samples; generated on first use, about a minute) or mod (needs --data-dir); "
+        "default: mojichat",
     )
     g.add_argument("--data-dir", type=Path, help="dataset directory in the MOD (DSTC10 Track 1) layout")
     g.add_argument(

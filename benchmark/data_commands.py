@@ -22,6 +22,14 @@ def add_data_command(subparsers) -> None:
         default=0.9,
         help="how often bias words co-occur with their emotion's stickers in training (default 0.9)",
     )
+    b.add_argument(
+        "--scale",
+        choices=["default", "mod"],
+        default="default",
+        help="default: the embedded dataset (205 stickers, ~4.9k training samples); mod: MOD's size (307 "
+        "stickers, ~152k training samples, 3.2k validation samples, 3.2k easy, 7k hard and 3.2k bias test "
+        "items), read by run as --dataset mojichat-mod (default: default)",
+    )
     b.set_defaults(func=cmd_data_build)
     b = data_sub.add_parser(
         "bias-words",
@@ -58,7 +66,8 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     from benchmark.datasets.mojichat import build_mojichat
     from benchmark.datasets.mojichat.build import mojichat_dir
 
-    out = args.out or mojichat_dir(cache_root() / "datasets", args.seed, args.bias_strength)
-    path = build_mojichat(Path(out), seed=args.seed, bias_strength=args.bias_strength)
-    print(f"mojichat written to {path}")
+    out = args.out or mojichat_dir(cache_root() / "datasets", args.seed, args.bias_strength, args.scale)
+    path = build_mojichat(Path(out), seed=args.seed, bias_strength=args.bias_strength, size=args.scale)
+    name = "mojichat" if args.scale == "default" else f"mojichat-{args.scale}"
+    print(f"{name} written to {path}")
     return 0

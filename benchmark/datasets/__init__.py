@@ -2,7 +2,9 @@
 
 ``mod`` reads the real MOD data from ``--data-dir``. ``mojichat`` is the embedded default: it is
 generated offline on first use into the cache directory (or read from ``--data-dir``), in the
-MOD layout, so the very same loader code path is exercised.
+MOD layout, so the very same loader code path is exercised. ``mojichat-mod`` is MojiChat at MOD's
+size (307 stickers, ~152k training samples; ``data build mojichat --scale mod``), for measuring
+how the harness scales.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 from benchmark.errors import DataError
 from benchmark.types import Dataset
 
-DATASETS = ("mojichat", "mod")
+DATASETS = ("mojichat", "mojichat-mod", "mod")
+MOJICHAT_SIZES = {"mojichat": "default", "mojichat-mod": "mod"}  # dataset name -> generator size
 DEFAULT_DATASET = "mojichat"
 
 
@@ -46,10 +49,12 @@ def load_dataset(
                 "img2id.json (or id2img.json), meme_set/ and the dialogue files"
             )
         return load_mod(Path(data_dir), name="mod", **options)
-    if name == "mojichat":
+    if name in MOJICHAT_SIZES:
         if data_dir is None:
             from benchmark.datasets.mojichat import ensure_mojichat
 
-            data_dir = ensure_mojichat(cache_root() / "datasets", seed=seed)
-        return load_mod(Path(data_dir), name="mojichat", **options)
+            size = MOJICHAT_SIZES[name]
+            root = cache_root() / "datasets"
+            data_dir = ensure_mojichat(root, seed=seed) if size == "default" else ensure_mojichat(root, seed, size=size)
+        return load_mod(Path(data_dir), name=name, **options)
     raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")

@@ -18,8 +18,11 @@ from benchmark.datasets.mojichat.inventory import (
     CAT_EMOJI,
     EMOTIONS,
     FACE_EMOJI,
+    FAMILIES,
     GESTURE_EMOJI,
+    PACKS,
     STYLE_THEMES,
+    PackSpec,
 )
 from benchmark.datasets.mojichat.language import BIAS_WORDS
 from benchmark.datasets.mojichat.render import openmoji_version
@@ -78,16 +81,35 @@ def _emoji_table() -> str:
     return _table(["emotion", "yellow faces", "cat faces", "animal badge", "person gesture"], rows)
 
 
+def unseen_characters(packs: tuple[PackSpec, ...]) -> list[str]:
+    """Characters that only held-out packs have, by family (as FAMILIES lists them), then pack order."""
+    seen = {p.character for p in packs if not p.held_out}
+    held_out = [p for p in packs if p.held_out and p.character not in seen]
+    held_out.sort(key=lambda p: list(FAMILIES).index(p.family))
+    return list(dict.fromkeys(p.character for p in held_out))
+
+
 def write_card(
-    root: Path, stickers: list, generated: dict, seed: int, bias_strength: float, scale: float, version: str
+    root: Path,
+    stickers: list,
+    generated: dict,
+    seed: int,
+    bias_strength: float,
+    scale: float,
+    version: str,
+    size: str = "default",
+    packs: tuple[PackSpec, ...] = PACKS,
 ) -> dict[str, Any]:
+    """Write ``card.json`` and ``DATASET_CARD.md``; a default-size card has no ``size`` key, so it
+    is byte for byte what it was before sizes existed."""
     splits = {name: _split_stats(stickers, *value) for name, value in generated.items()}
-    card = {
+    card: dict[str, Any] = {
         "name": "mojichat",
         "generator_version": version,
         "seed": seed,
         "bias_strength": bias_strength,
         "scale": scale,
+        **({} if size == "default" else {"size": size}),
         "emotions": list(EMOTIONS),
         "bias_words": BIAS_WORDS,
         "stickers": {
@@ -105,11 +127,11 @@ def write_card(
         "credit": CREDIT,
     }
     (root / "card.json").write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
-    (root / "DATASET_CARD.md").write_text(_markdown(card), encoding="utf-8")
+    (root / "DATASET_CARD.md").write_text(_markdown(card, unseen_characters(packs)), encoding="utf-8")
     return card
 
 
-def _markdown(card: dict[str, Any]) -> str:
+def _markdown(card: dict[str, Any], unseen: list[str]) -> str:
     splits = card["splits"]
     overview = _table(
         [
@@ -142,6 +164,8 @@ def _markdown(card: dict[str, Any]) -> str:
         ["character", *splits], [[c, *(s["characters"].get(c, 0) for s in splits.values())] for c in characters]
     )
     st = card["stickers"]
+    size = f", size: `{card['size']}`" if "size" in card else ""
+    rebuild_size = f" --scale {card['size']}" if "size" in card else ""
     themes = ", ".join(
         f"{t.name} ({t.background}, {t.border} border, {t.texture} texture)" for t in STYLE_THEMES.values()
     )
@@ -151,11 +175,11 @@ MojiChat is stickerbench's embedded dataset: generated offline in seconds, writt
 (DSTC10 Track 1) layout, with a spurious word ↔ sticker-emotion correlation whose strength is
 known by construction.
 
-- generator version: `{card["generator_version"]}`, seed: `{card["seed"]}`, scale: `{card["scale"]}`
+- generator version: `{card["generator_version"]}`, seed: `{card["seed"]}`, scale: `{card["scale"]}`{size}
 - bias strength (parameter): `{card["bias_strength"]}`; bias words: {", ".join(f'"{w}" → {e}' for w, e in card["bias_words"].items())}
 - OpenMoji {card["openmoji_version"]}, rendered with Pillow {card["pillow_version"]} (renders are byte-identical only with the same versions)
 - licence: {card["license"]}
-- rebuild: `python -m benchmark data build mojichat --seed {card["seed"]} --bias-strength {card["bias_strength"]}`
+- rebuild: `python -m benchmark data build mojichat --seed {card["seed"]} --bias-strength {card["bias_strength"]}{rebuild_size}`
 - caption OCR read rate: `python -m benchmark.datasets.mojichat.ocr_check DIR` (RapidOCR by default)
 
 ## Credit
@@ -168,7 +192,7 @@ known by construction.
 
 "Measured bias strength" is the fraction of samples with a bias word whose gold emotion is the
 word's emotion. `test_easy` uses stickers seen in training with the training bias; `test_hard`
-speakers mostly send stickers of held-out packs (unseen characters fox, tiger, man, and unseen
+speakers mostly send stickers of held-out packs (unseen characters {", ".join(unseen)}, and unseen
 style themes); `test_bias` always pairs the bias word with a different emotion. Test splits
 carry official 11-sticker candidate sets whose negatives are drawn like the split's golds, and
 include a sticker of the bias word's emotion whenever the context has a bias word.

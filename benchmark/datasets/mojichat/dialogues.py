@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmark.datasets.mojichat.inventory import EMOTIONS, PACKS, SMILEY_PACKS
+from benchmark.datasets.mojichat.inventory import EMOTIONS, PACKS, PackSpec, smiley_packs
 from benchmark.datasets.mojichat.language import BIAS_WORDS, TOPICS, TopicText, with_bias_word
 from benchmark.datasets.mojichat.stickers import StickerRecord
 
@@ -29,6 +29,7 @@ SPEAKERS = ("[speaker1]", "[speaker2]")
 BIAS_RATE = 0.4
 PRIMARY_RATE = 0.85  # how often a persona sends from its preferred pack when it can
 ANY_PACK_RATE = 0.05  # how often it sends any seen pack's sticker; otherwise its fallback pack
+TWO_EVENT_RATE = 0.45  # how often a dialogue has two sticker events rather than one
 NUM_CANDIDATES = 11
 MAX_TURNS = 8
 
@@ -82,16 +83,20 @@ class Dialogue:
 
 
 class StickerChooser:
-    """Stickers by (pack, emotion), and the persona's choice among them."""
+    """Stickers by (pack, emotion), and the persona's choice among them; ``packs`` are the
+    build's packs, in the order personas draw from."""
 
-    def __init__(self, stickers: list[StickerRecord]):
+    def __init__(self, stickers: list[StickerRecord], packs: tuple[PackSpec, ...] = PACKS):
         self.stickers = stickers
         self.by_pack = {(s.pack.name, s.emotion): s.sticker_id for s in stickers}
-        self.seen_packs = [p.name for p in PACKS if not p.held_out]
-        self.held_out_packs = [p.name for p in PACKS if p.held_out]
+        self.seen_packs = [p.name for p in packs if not p.held_out]
+        self.held_out_packs = [p.name for p in packs if p.held_out]
+        self.fallback_packs = smiley_packs(packs)
 
     def persona(self, rng: random.Random, held_out: bool) -> Persona:
-        return Persona(rng.choice(self.held_out_packs if held_out else self.seen_packs), rng.choice(SMILEY_PACKS))
+        return Persona(
+            rng.choice(self.held_out_packs if held_out else self.seen_packs), rng.choice(self.fallback_packs)
+        )
 
     def choose(self, persona: Persona, emotion: str, rng: random.Random) -> int:
         r = rng.random()
@@ -127,7 +132,7 @@ def _shape(rng: random.Random, needs_statement: list[bool]) -> list[tuple[bool, 
 def generate_dialogue(rng: random.Random, chooser: StickerChooser, plan: SplitPlan, bias_strength: float) -> Dialogue:
     topic = rng.choice(sorted(TOPICS))
     text = TopicText(topic, rng)
-    num_events = 2 if rng.random() < 0.45 else 1
+    num_events = 2 if rng.random() < TWO_EVENT_RATE else 1
     speakers = [SPEAKERS[1] if rng.random() < 0.6 else SPEAKERS[0]]
     if num_events == 2:
         speakers.append(speakers[0] if rng.random() < 0.6 else SPEAKERS[1 - SPEAKERS.index(speakers[0])])

@@ -79,6 +79,13 @@ ANIMAL_FACES: dict[str, str] = {
     "frog": "1F438",
     "fox": "1F98A",
     "tiger": "1F42F",
+    # Characters of the MOD-sized build only (see MOD_EXTRA_PACKS).
+    "pig": "1F437",
+    "monkey": "1F435",
+    "mouse": "1F42D",
+    "koala": "1F428",
+    "hamster": "1F439",
+    "lion": "1F981",
 }
 
 # Person gestures; characters are the gender-neutral person, the woman and the man (ZWJ forms).
@@ -184,7 +191,31 @@ PACKS: tuple[PackSpec, ...] = (
     PackSpec("smiley-comic", "smiley", "smiley", "comic", held_out=True),
     PackSpec("tiger-checker", "animal", "tiger", "checker", held_out=True),
 )
-SMILEY_PACKS: tuple[str, ...] = tuple(p.name for p in PACKS if p.family == "smiley" and not p.held_out)
+
+
+def smiley_packs(packs: tuple[PackSpec, ...]) -> tuple[str, ...]:
+    """The seen yellow-face packs, in order: every persona's fallback is one of them."""
+    return tuple(p.name for p in packs if p.family == "smiley" and not p.held_out)
+
+
+SMILEY_PACKS: tuple[str, ...] = smiley_packs(PACKS)
+
+# The MOD-sized build (``--scale mod``) adds these ten packs to PACKS: 102 stickers, 307 in all, as
+# MOD has. New characters in seen themes, seen characters in new combinations, and two held-out
+# packs (an unseen character, and a seen one in an unseen theme), so that a fifth of the stickers
+# stay unseen in training, as in the default build. The default build never reads this tuple.
+MOD_EXTRA_PACKS: tuple[PackSpec, ...] = (
+    PackSpec("smiley-candy", "smiley", "smiley", "candy"),
+    PackSpec("smiley-ocean", "smiley", "smiley", "ocean"),
+    PackSpec("pig-sunset", "animal", "pig", "sunset"),
+    PackSpec("monkey-mint", "animal", "monkey", "mint"),
+    PackSpec("mouse-paper", "animal", "mouse", "paper"),
+    PackSpec("koala-sky", "animal", "koala", "sky"),
+    PackSpec("hamster-pastel", "animal", "hamster", "pastel"),
+    PackSpec("person-grape", "people", "person", "grape"),
+    PackSpec("lion-comic", "animal", "lion", "comic", held_out=True),
+    PackSpec("woman-checker", "people", "woman", "checker", held_out=True),
+)
 
 
 @dataclass(frozen=True)

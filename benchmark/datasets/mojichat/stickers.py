@@ -79,13 +79,13 @@ def _caption(emotion: str, rng: random.Random) -> tuple[str | None, str | None]:
     return rng.choice(CAPTIONS[other]), kind
 
 
-def design_stickers(seed: int) -> list[StickerRecord]:
+def design_stickers(seed: int, packs: tuple[PackSpec, ...] = PACKS) -> list[StickerRecord]:
     """Every (pack, emotion) the packs cover becomes one sticker; ids are shuffled so that an
     id says nothing about its pack. Sticker 0 exists and is an ordinary sticker; the list is in
     id order (``records[i].sticker_id == i``)."""
     rng = random.Random(f"mojichat:{seed}:stickers")
     entries = []
-    for variant, pack in enumerate(PACKS):
+    for variant, pack in enumerate(packs):
         for emotion, expression in pack_expressions(pack, variant).items():
             entries.append((pack, emotion, expression))
     order = list(range(len(entries)))
