@@ -19,8 +19,12 @@ Score: ``exp(logit_scale) · <norm(img), norm(txt)>``. ``prepare`` encodes every
 (disk-cached by model fingerprint and image hash); ``score`` encodes the batch's texts and takes
 one matrix product against the cached sticker matrix.
 
-Library: transformers ``CLIPModel`` (open_clip is not installed here; the transformers port of
-``openai/clip-vit-base-patch32`` computes the same function).
+Library (``--option backend=``): ``transformers`` (the default; ``CLIPModel``, the port of
+``openai/clip-vit-base-patch32``) or ``open_clip`` (:mod:`stickerbench.adapters.open_clip_backend`,
+``--option open_clip_model=NAME --option open_clip_pretrained=FILE_OR_TAG`` on the paper preset;
+an optional install). Both compute the same function and train with the same recipe; the backend
+and its model are recorded in ``meta.config``, so each has its own cached checkpoints, and a
+checkpoint loads only into the backend that made it.
 """
 
 from __future__ import annotations
@@ -33,17 +37,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from benchmark.checkpoints import read_info
 from benchmark.distributed import gather_with_grad
+from benchmark.errors import SelectorError
 from benchmark.features import encode_stickers, module_fingerprint
 from benchmark.selector import SelectorContext
 from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
 from stickerbench.adapters.base import TorchSelector, last_utterance
+from stickerbench.adapters.options import option_choice
 from stickerbench.models.contrastive import contrastive_loss
 
 MAX_TEXT = 77
 TINY = {"hidden": 48, "layers": 2, "heads": 4, "image_size": 32, "patch": 8, "projection": 48, "vocab": 1000}
+BACKENDS = ("transformers", "open_clip")
+OPEN_CLIP_OPTIONS = ("open_clip_model", "open_clip_pretrained")
 
 
 DEFAULTS = {  # the paper: batch 64, AdamW + cosine; lr and epochs are not given, these are CLIP fine-tuning norms
@@ -73,26 +82,29 @@ class ClipRecipe:
         texts = self.selector.tokenize([t for t, _ in examples]).to(device)
         pixels = torch.stack([self.pixels[g] for _, g in examples]).to(device)
         ids = torch.tensor([self.index[g] for _, g in examples], device=device)
-        t = self.module.get_text_features(**texts).pooler_output
-        v = self.module.get_image_features(pixel_values=pixels).pooler_output
+        t = self.selector.text_features(texts)
+        v = self.selector.image_features(pixels)
         loss = contrastive_loss(
             gather_with_grad(t), gather_with_grad(v), gather_with_grad(ids), self.module.logit_scale
         )
         return {"loss": loss}
 
 
-class ClipSelector(TorchSelector):
-    name = "clip"
-    description = "CLIP dual encoder fine-tuned contrastively on the last utterance"
-    reference = "Radford et al., ICML 2021; fine-tuned as in CKS (ACM MM 2024) appendix A.2"
-    license = "MIT"
-    paper_backbone = "openai/clip-vit-base-patch32"
+class TransformersBackend:
+    """transformers ``CLIPModel`` behind the CLIP selector (the default backend)."""
+
+    name = "transformers"
+
+    def __init__(self, ctx: SelectorContext):
+        given = [k for k in OPEN_CLIP_OPTIONS if ctx.options.get(k) is not None]
+        if given:
+            raise SelectorError(f"--option {given[0]} is read by the open_clip backend: add --option backend=open_clip")
+        self.ctx = ctx
 
     def config(self):
-        base = {"text": "last utterance", "recipe": asdict(DEFAULTS[self.ctx.preset])}
-        return {**base, "tiny": TINY} if self.ctx.preset == "tiny" else base
+        return {"backend": self.name, "tiny": TINY} if self.ctx.preset == "tiny" else {"backend": self.name}
 
-    def tiny_backbone(self, data: Dataset) -> Path:
+    def tiny_backbone(self, data: Dataset, out: Path) -> Path:
         from transformers import CLIPConfig, CLIPModel
         from transformers.models.clip.image_processing_pil_clip import (
             CLIPImageProcessorPil,
@@ -118,7 +130,6 @@ class ClipSelector(TorchSelector):
             vision_config={**common, "image_size": TINY["image_size"], "patch_size": TINY["patch"]},
             projection_dim=TINY["projection"],
         )
-        out = self.new_backbone_dir()
         CLIPModel(config).save_pretrained(out)
         tok.save_pretrained(out)
         size = TINY["image_size"]
@@ -127,21 +138,20 @@ class ClipSelector(TorchSelector):
         )
         return out
 
-    def load_backbone(self, source):
+    def load(self, source) -> torch.nn.Module:
         from transformers import AutoTokenizer, CLIPModel
         from transformers.models.clip.image_processing_pil_clip import (
             CLIPImageProcessorPil,
         )
 
-        self.model = CLIPModel.from_pretrained(source)
+        folder = Path(str(source))
+        if folder.is_dir() and not (folder / "config.json").is_file():
+            raise SelectorError(f"{folder}: not a transformers CLIP (no config.json); add --option backend=open_clip")
+        model = CLIPModel.from_pretrained(source)
         self.tokenizer = AutoTokenizer.from_pretrained(source)
         self.processor = CLIPImageProcessorPil.from_pretrained(source)
-        self.max_text = min(MAX_TEXT, self.model.config.text_config.max_position_embeddings)
-
-    def recipe(self, data):
-        return ClipRecipe(self, data)
-
-    # ------------------------------------------------------------------ tensors
+        self.max_text = min(MAX_TEXT, model.config.text_config.max_position_embeddings)
+        return model
 
     def tokenize(self, texts: Sequence[str]):
         return self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_text, return_tensors="pt")
@@ -149,17 +159,91 @@ class ClipSelector(TorchSelector):
     def pixel_values(self, images) -> torch.Tensor:
         return self.processor(images=images, return_tensors="pt")["pixel_values"]
 
+    @staticmethod
+    def text_features(model, tokens) -> torch.Tensor:
+        return model.get_text_features(**tokens).pooler_output
+
+    @staticmethod
+    def image_features(model, pixels) -> torch.Tensor:
+        return model.get_image_features(pixel_values=pixels).pooler_output
+
+    def image_fingerprint_parts(self, model):
+        modules = torch.nn.ModuleList([model.vision_model, model.visual_projection])
+        return modules, {"processor": self.processor.to_dict(), "kind": "clip-image-embedding-v1"}
+
+
+def make_backend(ctx: SelectorContext):
+    """The library behind the selector: ``--option backend=transformers`` (default) or ``open_clip``."""
+    if option_choice(ctx.options, "backend", BACKENDS, "transformers") == "open_clip":
+        from stickerbench.adapters.open_clip_backend import OpenClipBackend
+
+        return OpenClipBackend(ctx)  # open_clip is imported only on this path
+    return TransformersBackend(ctx)
+
+
+class ClipSelector(TorchSelector):
+    name = "clip"
+    description = "CLIP dual encoder fine-tuned contrastively on the last utterance"
+    reference = "Radford et al., ICML 2021; fine-tuned as in CKS (ACM MM 2024) appendix A.2"
+    license = "MIT"
+    paper_backbone = "openai/clip-vit-base-patch32"
+
+    def __init__(self, ctx: SelectorContext):
+        self.backend = make_backend(ctx)  # before the base class, which reads config() and paper_source()
+        super().__init__(ctx)
+
+    def config(self):
+        return {"text": "last utterance", "recipe": asdict(DEFAULTS[self.ctx.preset]), **self.backend.config()}
+
+    def paper_source(self) -> str:
+        if self.backend.name == "open_clip":
+            return self.backend.paper_source()
+        return super().paper_source()
+
+    def tiny_backbone(self, data: Dataset) -> Path:
+        return self.backend.tiny_backbone(data, self.new_backbone_dir())
+
+    def load_backbone(self, source):
+        self.model = self.backend.load(source)
+        self.tokenizer, self.processor, self.max_text = (
+            self.backend.tokenizer,
+            self.backend.processor,
+            self.backend.max_text,
+        )
+
+    def recipe(self, data):
+        return ClipRecipe(self, data)
+
+    @classmethod
+    def load(cls, path: Path, ctx: SelectorContext) -> "ClipSelector":
+        made = read_info(path, selector=cls.name, preset=ctx.preset).config.get("backend", "transformers")
+        asked = option_choice(ctx.options, "backend", BACKENDS, "transformers")
+        if made != asked:
+            raise SelectorError(f"{path} is a checkpoint of clip's {made} backend: pass --option backend={made}")
+        return super().load(path, ctx)
+
+    # ------------------------------------------------------------------ tensors
+
+    def tokenize(self, texts: Sequence[str]):
+        return self.backend.tokenize(texts)
+
+    def pixel_values(self, images) -> torch.Tensor:
+        return self.backend.pixel_values(images)
+
+    def text_features(self, tokens) -> torch.Tensor:
+        return self.backend.text_features(self.model, tokens)
+
+    def image_features(self, pixels) -> torch.Tensor:
+        return self.backend.image_features(self.model, pixels)
+
     def _image_embeddings(self, images) -> torch.Tensor:
         px = self.pixel_values(images).to(self.device)
-        return F.normalize(self.model.get_image_features(pixel_values=px).pooler_output.float(), dim=-1)
+        return F.normalize(self.image_features(px).float(), dim=-1)
 
     # ------------------------------------------------------------------ Selector
 
     def encode(self, stickers: StickerStore) -> None:
-        fp = module_fingerprint(
-            torch.nn.ModuleList([self.model.vision_model, self.model.visual_projection]),
-            {"processor": self.processor.to_dict(), "kind": "clip-image-embedding-v1"},
-        )
+        fp = module_fingerprint(*self.backend.image_fingerprint_parts(self.model))
         ids = sorted(stickers)
         feats = encode_stickers(
             stickers, ids, self._image_embeddings, self.feature_cache_dir, fp, desc="clip: stickers"
@@ -169,7 +253,7 @@ class ClipSelector(TorchSelector):
 
     def score_queries(self, queries: Sequence[Query]) -> ScoreBatch:
         texts = self.tokenize([last_utterance(q.context) for q in queries]).to(self.device)
-        t = F.normalize(self.model.get_text_features(**texts).pooler_output.float(), dim=-1)
+        t = F.normalize(self.text_features(texts).float(), dim=-1)
         sims = self.model.logit_scale.exp().float() * (t @ self.sticker_matrix.t())  # [B, all stickers]
         cols = torch.tensor([[self.sticker_index[c] for c in q.candidates] for q in queries], device=sims.device)
         return ScoreBatch(scores=np.asarray(sims.gather(1, cols).cpu().numpy(), dtype=np.float64))
