@@ -363,10 +363,14 @@ def evaluate_split(
                     out.write(prediction_row(sample, cands, batch.scores[i], logits, batch.task3[i], labels, ranking))
     elif not predictions_path.exists():
         atomic_write_text(predictions_path, "")
-    seconds = time.perf_counter() - started
-    _check_one_row_per_sample(predictions_path, [s.sample_id for s in samples])
-    acc = accumulate_predictions(predictions_path)
-    slices = None if slice_labels is None else slice_metrics(row for _, row in read_jsonl(predictions_path))
+    return scores_of_file(predictions_path, samples, time.perf_counter() - started, slice_labels is not None)
+
+
+def scores_of_file(path: Path, samples: Sequence[Sample], seconds: float, with_slices: bool) -> SplitScores:
+    """A finished split's numbers, from its predictions file once it holds one row per sample."""
+    _check_one_row_per_sample(path, [s.sample_id for s in samples])
+    acc = accumulate_predictions(path)
+    slices = slice_metrics(row for _, row in read_jsonl(path)) if with_slices else None
     return SplitScores(metrics=acc.result(), stderr=acc.stderr(), n=len(samples), seconds=seconds, slices=slices)
 
 

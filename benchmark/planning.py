@@ -22,12 +22,14 @@ from benchmark.checkpoint_cache import (
     training_overrides,
 )
 from benchmark.datasets import cache_root
+from benchmark.distributed import dist_info
 from benchmark.errors import BenchmarkError, SelectorError
 from benchmark.pool import Shortlist
 from benchmark.registry import ModelSpec, build_selector, parse_model_spec
 from benchmark.results import Identity
 from benchmark.run_config import RunConfig
 from benchmark.selector import Selector, SelectorContext, SelectorMeta, is_trainable
+from benchmark.sharding import barrier
 from benchmark.types import Dataset
 
 log = logging.getLogger("stickerbench")
@@ -186,6 +188,7 @@ def obtain(plan: PlannedSelector, dataset: Dataset, cfg: RunConfig, device: str)
                 replace(cfg.train, seed=plan.train_seed, device=device),
                 plan.checkpoint,
             )
+        barrier(dist_info())  # under torchrun rank 0 writes the checkpoint the others load next
     else:
         log.info("%s: using checkpoint %s", name, plan.checkpoint)
     with phase(name, "load"):

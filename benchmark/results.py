@@ -62,6 +62,7 @@ finished results.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,8 @@ class Identity:
 
     def differences(self, other: "Identity", ignore_checkpoint_sha: bool = False) -> list[str]:
         """Human-readable ``field: old → new`` for every field that differs (``self`` is the old one)."""
-        old, new = _flatten(self.to_json()), _flatten(other.to_json())
+        # compared as JSON, as they are stored: a config's tuple and the list it reads back as are equal
+        old, new = (_flatten(json.loads(json.dumps(x.to_json(), default=str))) for x in (self, other))
         if ignore_checkpoint_sha:
             old.pop("checkpoint.sha256", None)
             new.pop("checkpoint.sha256", None)

@@ -11,6 +11,8 @@ before the directory is touched, and the directory is locked for the whole run.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -23,8 +25,9 @@ from benchmark.candidates import (
     write_manifest,
 )
 from benchmark.datasets import cache_root, load_dataset
+from benchmark.distributed import DistInfo, dist_info, init_distributed
 from benchmark.errors import BenchmarkError
-from benchmark.evaluator import evaluate_split
+from benchmark.evaluator import SplitScores, evaluate_split, scores_of_file
 from benchmark.planning import PlannedSelector, obtain, phase, plan_selectors
 from benchmark.pool import Shortlist
 from benchmark.provenance import directory_sha256, harness_info
@@ -43,6 +46,7 @@ from benchmark.run_config import RunConfig, resolve_device
 from benchmark.rundir import RunLock, check_overwritable, clear_run_directory
 from benchmark.seeds import aggregate_seeds, predictions_file
 from benchmark.selector import Selector
+from benchmark.sharding import barrier, merge_shards, on_main, shard_of, shard_path
 from benchmark.slices import SliceLabeller, slice_labeller
 from benchmark.types import Dataset
 
@@ -151,37 +155,52 @@ def run(
         )
         for split in splits
     }
-    device = resolve_device(cfg.device)
+    info, device = init_distributed(resolve_device(cfg.device)) if dist_info().world > 1 else (dist_info(), None)
+    device = device or resolve_device(cfg.device)
     plans = plan_selectors(cfg, dataset, device, selectors)
-    with RunLock(out):
-        if cfg.overwrite:
-            clear_run_directory(out)
-        previous = RunResults.load(out)
-        if previous is not None:
-            check_same_candidates(previous, dataset, manifests, out)
-        plans = arrange_plans(plans, Shortlist.parse(cfg.shortlist) if cfg.shortlist else None, previous, splits)
-        conflicts = ResumeConflicts(out)
-        recorded = previous or RunResults(dataset={}, seed=cfg.seed)
-        for key in dict.fromkeys(plan.spec.key for plan in plans):
-            slots = [p.seed_slot for p in plans if p.spec.key == key and p.seed_slot is not None]
-            conflicts.check_seeds(recorded, key, slots)
-        for plan in plans:
-            sha = (
-                directory_sha256(plan.checkpoint) if plan.checkpoint is not None and plan.checkpoint.exists() else None
-            )
-            for split in splits:
-                first = first_stage_sha(plan, recorded, split, out)
-                identity = plan.identity(manifests[split].fingerprint, cfg, sha, first)
-                conflicts.check(recorded, plan.spec.key, split, identity, ignore_sha=sha is None, seed=plan.seed_slot)
-        results = _start_results(previous, cfg, dataset, manifests, out)
-        conflicts.resolve(results, cfg.rescore_changed)
-        results.save(out)
+    with contextlib.ExitStack() as held:
+        if info.is_main:
+            held.enter_context(RunLock(out))
+
+        def open_directory() -> tuple[RunResults, list[PlannedSelector]]:
+            if cfg.overwrite:
+                clear_run_directory(out)
+            previous = RunResults.load(out)
+            if previous is not None:
+                check_same_candidates(previous, dataset, manifests, out)
+            arranged = arrange_plans(plans, Shortlist.parse(cfg.shortlist) if cfg.shortlist else None, previous, splits)
+            conflicts = ResumeConflicts(out)
+            recorded = previous or RunResults(dataset={}, seed=cfg.seed)
+            for key in dict.fromkeys(plan.spec.key for plan in arranged):
+                slots = [p.seed_slot for p in arranged if p.spec.key == key and p.seed_slot is not None]
+                conflicts.check_seeds(recorded, key, slots)
+            for plan in arranged:
+                ready = plan.checkpoint is not None and plan.checkpoint.exists()
+                sha = directory_sha256(plan.checkpoint) if ready else None
+                for split in splits:
+                    first = first_stage_sha(plan, recorded, split, out)
+                    identity = plan.identity(manifests[split].fingerprint, cfg, sha, first)
+                    conflicts.check(
+                        recorded, plan.spec.key, split, identity, ignore_sha=sha is None, seed=plan.seed_slot
+                    )
+            started = _start_results(previous, cfg, dataset, manifests, out)
+            conflicts.resolve(started, cfg.rescore_changed)
+            started.save(out)
+            return started, [p.spec.key for p in arranged]
+
+        results, order = on_main(info, open_directory)
+        plans = arrange_plans(plans, Shortlist.parse(cfg.shortlist) if cfg.shortlist else None, results, splits)
+        plans = sorted(plans, key=lambda p: order.index(p.spec.key))
         try:
             labeller = slice_labeller(dataset, cache_root())
             for plan in plans:
-                _run_selector(plan, results, dataset, manifests, splits, cfg, device, out, labeller)
+                _run_selector(plan, results, dataset, manifests, splits, cfg, device, out, labeller, info)
         finally:
-            if write_leaderboard is not None and any(results.complete_splits(m) for m in results.models):
+            if (
+                info.is_main
+                and write_leaderboard is not None
+                and any(results.complete_splits(m) for m in results.models)
+            ):
                 write_leaderboard(out, results)
     return results
 
@@ -196,23 +215,35 @@ def _run_selector(
     device: str,
     out: Path,
     labeller: SliceLabeller,
+    info: DistInfo,
 ) -> None:
-    """Score one plan: a selector, or one training seed of it (its results under ``seeds.<seed>``)."""
+    """Score one plan: a selector, or one training seed of it (its results under ``seeds.<seed>``).
+
+    Under torchrun every rank runs this on its shard of each split; rank 0 alone decides what to
+    (re)score, merges the shards and writes ``results.json`` (:mod:`benchmark.sharding`).
+    """
     key, seed = plan.spec.key, plan.seed_slot
     entry = results.models.setdefault(key, ModelResult())
     holder = entry if seed is None else entry.seeds.setdefault(seed, SeedResult())
     todo = [s for s in splits if not (s in holder.splits and holder.splits[s].complete)]
     if not todo:
         log.info("%s: every split already evaluated in %s", plan.label, out)
-        _aggregate(entry, key, splits, results, out, cfg.train_seed_list())
+        _aggregate(entry, key, splits, results, out, cfg.train_seed_list(), info)
         return
     selector, train_seconds = obtain(plan, dataset, cfg, device)
     sha = None if plan.checkpoint is None else directory_sha256(plan.checkpoint)
-    conflicts = ResumeConflicts(out)
-    for split in splits:  # the weights are known only now: a retrained checkpoint may differ
-        identity = plan.identity(manifests[split].fingerprint, cfg, sha, first_stage_sha(plan, results, split, out))
-        conflicts.check(results, key, split, identity, ignore_sha=False, seed=seed)
-    conflicts.resolve(results, cfg.rescore_changed)
+
+    def resolve() -> dict[str, ModelResult]:
+        conflicts = ResumeConflicts(out)
+        for split in splits:  # the weights are known only now: a retrained checkpoint may differ
+            identity = plan.identity(manifests[split].fingerprint, cfg, sha, first_stage_sha(plan, results, split, out))
+            conflicts.check(results, key, split, identity, ignore_sha=False, seed=seed)
+        conflicts.resolve(results, cfg.rescore_changed)
+        return results.models
+
+    results.models = on_main(info, resolve)
+    entry = results.models.setdefault(key, ModelResult())
+    holder = entry if seed is None else entry.seeds.setdefault(seed, SeedResult())
     todo = [s for s in splits if not (s in holder.splits and holder.splits[s].complete)]
     started = time.perf_counter()
     with phase(plan.label, "prepare"):
@@ -230,14 +261,16 @@ def _run_selector(
         holder.splits[split] = split_result
         if seed is not None:
             entry.splits.pop(split, None)  # a seed's new rows make the aggregate stale
-        results.save(out)  # the identity is on disk before the first predictions row
+        if info.is_main:
+            results.save(out)  # the identity is on disk before the first predictions row
         samples = dataset.split(split)
         sets, ranking, stages = split_inputs(plan, results, manifest, samples, out)
+        mine = [i for i, s in enumerate(samples) if info.world == 1 or shard_of(s.sample_id, info.world) == info.rank]
         scored = evaluate_split(
             selector,
-            samples,
-            sets,
-            pred_path,
+            [samples[i] for i in mine],
+            [sets[i] for i in mine],
+            pred_path if info.world == 1 else shard_path(pred_path, info.rank, info.world),
             batch_size=cfg.batch_size,
             num_emotions=dataset.num_emotions,
             desc=f"{plan.label} · {split}",
@@ -247,25 +280,43 @@ def _run_selector(
             slice_labels=labeller.labels,
             ranking=ranking,
         )
+        if info.world > 1:
+            barrier(info)
+
+            scored = on_main(info, functools.partial(_merge, pred_path, samples, scored.seconds, info.world))
         split_result.status = COMPLETE
         split_result.metrics, split_result.stderr = scored.metrics, scored.stderr
         split_result.n, split_result.seconds, split_result.slices = scored.n, scored.seconds, scored.slices
         if stages is not None:
             stages["rerank"]["seconds"] = scored.seconds
         split_result.stages = stages
-        results.save(out)
-    _aggregate(entry, key, splits, results, out, cfg.train_seed_list())
+        if info.is_main:
+            results.save(out)
+    _aggregate(entry, key, splits, results, out, cfg.train_seed_list(), info)
+
+
+def _merge(path: Path, samples: list, seconds: float, world: int) -> SplitScores:
+    """Rank 0, once every rank has scored its shard: the split's file and its numbers."""
+    merge_shards(path, world, [s.sample_id for s in samples])
+    return scores_of_file(path, samples, seconds, with_slices=True)
 
 
 def _aggregate(
-    entry: ModelResult, key: str, splits: list[str], results: RunResults, out: Path, seeds: list[int]
+    entry: ModelResult, key: str, splits: list[str], results: RunResults, out: Path, seeds: list[int], info: DistInfo
 ) -> None:
     """With several training seeds: each split whose every one of ``seeds`` is complete gets its
     aggregate (a run killed between seeds leaves none, rather than one over the seeds so far)."""
     if not entry.seeds:
         return
-    for split in splits:
-        done = {s: r.splits[split] for s, r in entry.seeds.items() if split in r.splits and r.splits[split].complete}
-        if sorted(done) == sorted(seeds):
-            entry.splits[split] = aggregate_seeds(out, key, split, done, results.seed)
-    results.save(out)
+
+    def aggregate() -> dict[str, SplitResult]:
+        for split in splits:
+            done = {
+                s: r.splits[split] for s, r in entry.seeds.items() if split in r.splits and r.splits[split].complete
+            }
+            if sorted(done) == sorted(seeds):
+                entry.splits[split] = aggregate_seeds(out, key, split, done, results.seed)
+        results.save(out)
+        return entry.splits
+
+    entry.splits = on_main(info, aggregate)

@@ -165,3 +165,15 @@ def test_a_run_killed_between_seeds_resumes_without_an_aggregate_of_the_seeds_so
     res = json.loads((out / "results.json").read_text())
     assert res["models"]["seeded"]["splits"]["test_easy"]["num_seeds"] == 3
     assert (seed0.read_bytes(), seed0.stat().st_mtime_ns) == before  # seed 0 was kept, not re-scored
+
+
+def test_a_config_tuple_is_the_same_identity_as_the_list_it_is_read_back_as():
+    """A resume compares the recorded identity (JSON) with the current one (Python): MMBERT's
+    betas ``(0.9, 0.98)`` come back as a list, which must not count as a change."""
+    from benchmark.results import Identity
+
+    def identity(betas):
+        return Identity("mmbert", "tiny", {"betas": betas}, {}, "code", None, 0, {}, "fp")
+
+    assert identity((0.9, 0.98)).differences(identity([0.9, 0.98])) == []
+    assert identity((0.9, 0.98)).differences(identity([0.9, 0.99])) != []
