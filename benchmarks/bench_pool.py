@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.metrics import MetricAccumulator, POOL_METRICS, row_values
+from benchmark.metrics import POOL_METRICS, MetricAccumulator, row_values
 from benchmark.pool import pool_fields
 from benchmark.types import CandidateSet
 
