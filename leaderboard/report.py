@@ -19,7 +19,7 @@ import numpy as np
 
 from benchmark.bias_words import mine_bias_words
 from benchmark.io import read_jsonl
-from benchmark.metrics import sample_metrics
+from benchmark.metrics import row_values
 from benchmark.results import RunResults, load_results
 from benchmark.slices import SLICES, SliceLabeller
 from benchmark.stats import comparison_rng, paired_comparison
@@ -72,11 +72,16 @@ def _rows(run_dir: Path, results: RunResults, split: str) -> dict[str, dict[str,
 
 
 def _recall1(row: dict) -> float | None:
-    return (
-        None
-        if row.get("gold") is None
-        else sample_metrics(row["scores"], row["candidates"].index(row["gold"]))["recall@1"]
-    )
+    return row_values(row).get("recall@1")
+
+
+def _shown(row: dict, gold: str | None, picks: Sequence[str], width: int = 10) -> list[str]:
+    """The stickers a case shows: its candidates, or for a full-pool row the gold, every model's
+    pick and the first model's next best, ``width`` in all."""
+    if "candidates" in row:
+        return list(row["candidates"])
+    ordered = [s for s in (gold, *picks, *row["top_ids"]) if s is not None]
+    return list(dict.fromkeys(ordered))[:width]
 
 
 def _sources(runs: Sequence[tuple[Path, RunResults]], split: str) -> dict[str, Source]:
@@ -185,7 +190,7 @@ def _cases(
                         "gold": c == gold[sid],
                         "picked_by": [m for m, p in picks[sid].items() if p == c],
                     }
-                    for c in row["candidates"]
+                    for c in _shown(row, gold[sid], list(picks[sid].values()))
                 ],
             }
         )

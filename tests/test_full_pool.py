@@ -94,6 +94,8 @@ def test_a_constant_scorer_gets_exactly_chance_on_the_full_pool(pool_run, mini_m
     assert res["candidates"]["test_easy"]["strategy"] == "all"
     board = (out / "leaderboard.md").read_text()
     assert "R@10" in board and "R@20" in board and "Full pool" in board
+    report = (out / "report.html").read_text()  # the report reads full-pool rows too
+    assert "constant" in report and "Case studies" in report
 
 
 def test_full_pool_rows_keep_the_top_and_the_gold_rank_not_every_score(pool_run, tmp_path):
