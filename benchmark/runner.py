@@ -46,7 +46,7 @@ from benchmark.run_config import RunConfig, resolve_device
 from benchmark.rundir import RunLock, check_overwritable, clear_run_directory
 from benchmark.seeds import aggregate_seeds, predictions_file
 from benchmark.selector import Selector
-from benchmark.sharding import barrier, merge_shards, on_main, shard_of, shard_path
+from benchmark.sharding import barrier, leave, merge_shards, on_main, shard_of, shard_path
 from benchmark.slices import SliceLabeller, slice_labeller
 from benchmark.types import Dataset
 
@@ -195,6 +195,7 @@ def run(
             labeller = slice_labeller(dataset, cache_root())
             for plan in plans:
                 _run_selector(plan, results, dataset, manifests, splits, cfg, device, out, labeller, info)
+            barrier(info)  # every rank is done before any leaves the group
         finally:
             if (
                 info.is_main
@@ -202,6 +203,7 @@ def run(
                 and any(results.complete_splits(m) for m in results.models)
             ):
                 write_leaderboard(out, results)
+            leave(info)
     return results
 
 

@@ -79,3 +79,13 @@ def merge_shards(predictions: Path, world: int, sample_ids: Sequence[str]) -> No
     atomic_write_text(predictions, "".join(rows[s] for s in sample_ids))
     for shard in shards:
         shard.unlink(missing_ok=True)
+
+
+def leave(info: DistInfo) -> None:
+    """Leave the process group before the interpreter exits (gloo's threads otherwise abort the
+    process at exit: "terminate called without an active exception")."""
+    if info.world > 1:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
