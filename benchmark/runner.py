@@ -25,7 +25,7 @@ from benchmark.candidates import (
     write_manifest,
 )
 from benchmark.datasets import cache_root, load_dataset
-from benchmark.distributed import DistInfo, dist_info, init_distributed
+from benchmark.distributed import DistInfo, init_distributed
 from benchmark.errors import BenchmarkError
 from benchmark.evaluator import SplitScores, evaluate_split, scores_of_file
 from benchmark.planning import PlannedSelector, obtain, phase, plan_selectors
@@ -155,8 +155,7 @@ def run(
         )
         for split in splits
     }
-    info, device = init_distributed(resolve_device(cfg.device)) if dist_info().world > 1 else (dist_info(), None)
-    device = device or resolve_device(cfg.device)
+    info, device = init_distributed(resolve_device(cfg.device))  # on one process: (world 1, the device)
     plans = plan_selectors(cfg, dataset, device, selectors)
     with contextlib.ExitStack() as held:
         if info.is_main:

@@ -2,25 +2,13 @@
 candidate sets, and an aggregate a table can show. Driven through the command line."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_run_directory import cli  # the same subprocess helper, with the test plugins on the path
 
 from benchmark.metrics import row_values
-
-ROOT = Path(__file__).resolve().parents[1]
-PLUGINS = Path(__file__).resolve().parent / "plugins"
-
-
-def cli(*args, env=None):
-    env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join([str(ROOT), str(PLUGINS)])}
-    return subprocess.run(
-        [sys.executable, "-m", "benchmark", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
-    )
 
 
 def run(data_dir, out, *extra, models="seeded,random", env=None):
