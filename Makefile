@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m benchmark run $(ARGS)
+	$(BIN)/python -m benchmark run --jobs auto $(ARGS)
 
 $(OPEN_CLIP_STAMP): pyproject.toml Makefile
 	test -x $(OPEN_CLIP_VENV)/bin/python || $(PYTHON) -m venv $(OPEN_CLIP_VENV)

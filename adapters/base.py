@@ -46,6 +46,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from benchmark.batching import DEFAULT_BATCH
 from benchmark.checkpoints import (
     WEIGHTS,
     CheckpointInfo,
@@ -57,6 +58,7 @@ from benchmark.checkpoints import (
 )
 from benchmark.distributed import dist_info
 from benchmark.errors import SelectorError
+from benchmark.precision import autocast
 from benchmark.selector import SelectorContext, SelectorMeta, TrainConfig
 from benchmark.trainer import Recipe, resolve_config, seed_everything, train
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
@@ -70,6 +72,7 @@ class TorchSelector(ABC):
     paper_backbone: ClassVar[str]
     supports_emotion: ClassVar[bool] = False
     early_stopping: ClassVar[bool] = True  # False: the harness's validation callable is ignored (zero-shot)
+    batch_unit: ClassVar[str] = "queries"  # "pairs" for a cross-encoder (benchmark.batching)
 
     def __init__(self, ctx: SelectorContext):
         if ctx.preset not in ("tiny", "paper"):
@@ -166,7 +169,23 @@ class TorchSelector(ABC):
         """Where ``encode`` caches per-sticker features; ``None`` while training (weights move)."""
         if self._training or not self.use_disk_cache:
             return None
-        return Path(self.ctx.cache_dir) / "features" / self.name
+        return self.features_root()
+
+    def features_root(self, kind: str | None = None) -> Path:
+        """``<cache>/features/<kind or name>``, with ``-bf16``/``-fp16`` for features encoded under autocast."""
+        mode, kind = self.scoring_autocast, kind or self.name
+        return Path(self.ctx.cache_dir) / "features" / (kind if mode == "off" else f"{kind}-{mode}")
+
+    @property
+    def scoring_autocast(self) -> str:
+        """The run's ``--autocast``, except while training: early stopping then scores in fp32, so
+        that a checkpoint does not depend on the precision of the run that trained it."""
+        return "off" if self._training else self.ctx.autocast
+
+    @property
+    def pair_batch(self) -> int:
+        """(query, candidate) pairs per forward pass of a cross-encoder: ``--batch-size`` or 256."""
+        return self.ctx.batch_size or DEFAULT_BATCH["pairs"]
 
     def tiny_dir(self) -> Path | None:
         """The ``tiny`` backbone directory this selector was built from (saved into checkpoints)."""
@@ -179,14 +198,15 @@ class TorchSelector(ABC):
     def prepare(self, stickers: StickerStore) -> None:
         self.ensure_model()
         self.model.eval()
-        self.encode(stickers)
+        with autocast(self.device, self.scoring_autocast):
+            self.encode(stickers)
         self._prepared_for = id(stickers)
 
     def score(self, queries: Sequence[Query]) -> ScoreBatch:
         if self._prepared_for is None:
             raise SelectorError(f"{self.name}: call prepare(stickers) before score(queries)")
         self.model.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, self.scoring_autocast):
             return self.score_queries(queries)
 
     # ------------------------------------------------------------------ TrainableSelector
@@ -290,6 +310,11 @@ def sent_sticker_emotions(selector: TorchSelector, queries: Sequence[Query], mis
     if logits is None:
         raise SelectorError(f"{selector.name}: no emotion head ({missing})")
     return logits
+
+
+def as_float64(values: torch.Tensor) -> np.ndarray:
+    """A score tensor as float64 numpy, from any dtype autocast leaves it in (numpy has no bfloat16)."""
+    return values.detach().float().cpu().numpy().astype(np.float64)
 
 
 def candidate_rows(queries: Sequence[Query], rows: Mapping[str, int]) -> torch.Tensor:

@@ -36,7 +36,6 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -48,6 +47,7 @@ from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
 from stickerbench.adapters.base import (
     TorchSelector,
+    as_float64,
     dialogue_text,
     gold_and_negative_batches,
     training_golds,
@@ -70,7 +70,6 @@ TINY = {
 }
 PAPER_NEGATIVES = 3
 TRAINABLE = {"paper": ("itm_head",), "tiny": ("itm_head", "qformer", "embeddings", "query_tokens")}
-PAIR_BATCH = 256
 
 
 DEFAULTS = {  # the paper gives none for BLIP-2: a linear head trains fast, so few epochs
@@ -120,6 +119,7 @@ class Blip2Recipe:
 
 class Blip2Selector(TorchSelector):
     name = "blip2"
+    batch_unit = "pairs"
     description = "BLIP-2 Q-Former image-text matching head (only the ITM head is tuned)"
     reference = "Li et al., BLIP-2, ICML 2023"
     license = "MIT"
@@ -210,14 +210,16 @@ class Blip2Selector(TorchSelector):
     def tokenize(self, texts: Sequence[str]):
         return self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_text, return_tensors="pt")
 
-    def _vision(self, images) -> torch.Tensor:
-        px = self.processor(images=images, return_tensors="pt")["pixel_values"].to(self.device, self.model.dtype)
-        return self.model.vision_model(pixel_values=px).last_hidden_state
+    def _pixel_values(self, images) -> torch.Tensor:
+        return self.processor(images=images, return_tensors="pt")["pixel_values"].to(self.model.dtype)
+
+    def _vision(self, pixels) -> torch.Tensor:
+        return self.model.vision_model(pixel_values=pixels).last_hidden_state
 
     @property
     def vision_cache_dir(self) -> Path | None:
         """The vision encoder is frozen in every preset, so its features stay valid while training."""
-        return Path(self.ctx.cache_dir) / "features" / self.name if self.use_disk_cache else None
+        return self.features_root() if self.use_disk_cache else None
 
     def vision_features(self, stickers: StickerStore, cache_dir: Path | None) -> dict[str, torch.Tensor]:
         was_training = self.model.vision_model.training
@@ -225,7 +227,16 @@ class Blip2Selector(TorchSelector):
         fp = module_fingerprint(
             self.model.vision_model, {"processor": self.processor.to_dict(), "kind": "blip2-vision-v1"}
         )
-        feats = encode_stickers(stickers, sorted(stickers), self._vision, cache_dir, fp, desc="blip2: stickers")
+        feats = encode_stickers(
+            stickers,
+            sorted(stickers),
+            self._vision,
+            cache_dir,
+            fp,
+            desc="blip2: stickers",
+            preprocess=self._pixel_values,
+            device=self.device,
+        )
         self.model.vision_model.train(was_training)
         return feats
 
@@ -240,14 +251,14 @@ class Blip2Selector(TorchSelector):
         texts = self.tokenize([dialogue_text(q.context) for q in queries]).to(self.device)
         pairs = [(b, c) for b, q in enumerate(queries) for c in q.candidates]
         out = []
-        for start in range(0, len(pairs), PAIR_BATCH):
-            chunk = pairs[start : start + PAIR_BATCH]
+        for start in range(0, len(pairs), self.pair_batch):
+            chunk = pairs[start : start + self.pair_batch]
             rows = torch.tensor([b for b, _ in chunk], device=self.device)
             images = torch.stack([self.sticker_features[c] for _, c in chunk])
             logits = itm_logits(self.model, images, texts["input_ids"][rows], texts["attention_mask"][rows]).float()
             out.append(logits[:, 1] - logits[:, 0])
         width = len(queries[0].candidates)
-        return ScoreBatch(scores=torch.cat(out).view(len(queries), width).cpu().numpy().astype(np.float64))
+        return ScoreBatch(scores=as_float64(torch.cat(out).view(len(queries), width)))
 
 
 def load_lavis_weights(model, path: Path) -> None:

@@ -33,7 +33,6 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -45,7 +44,7 @@ from benchmark.selector import SelectorContext
 from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
-from stickerbench.adapters.base import TorchSelector, last_utterance
+from stickerbench.adapters.base import TorchSelector, as_float64, last_utterance
 from stickerbench.adapters.options import option_choice
 from stickerbench.models.contrastive import contrastive_loss
 
@@ -236,9 +235,8 @@ class ClipSelector(TorchSelector):
     def image_features(self, pixels) -> torch.Tensor:
         return self.backend.image_features(self.model, pixels)
 
-    def _image_embeddings(self, images) -> torch.Tensor:
-        px = self.pixel_values(images).to(self.device)
-        return F.normalize(self.image_features(px).float(), dim=-1)
+    def _image_embeddings(self, pixels) -> torch.Tensor:
+        return F.normalize(self.image_features(pixels).float(), dim=-1)
 
     # ------------------------------------------------------------------ Selector
 
@@ -246,7 +244,14 @@ class ClipSelector(TorchSelector):
         fp = module_fingerprint(*self.backend.image_fingerprint_parts(self.model))
         ids = sorted(stickers)
         feats = encode_stickers(
-            stickers, ids, self._image_embeddings, self.feature_cache_dir, fp, desc="clip: stickers"
+            stickers,
+            ids,
+            self._image_embeddings,
+            self.feature_cache_dir,
+            fp,
+            desc="clip: stickers",
+            preprocess=self.pixel_values,
+            device=self.device,
         )
         self.sticker_index = {sid: i for i, sid in enumerate(ids)}
         self.sticker_matrix = torch.stack([feats[s] for s in ids]).to(self.device)
@@ -256,7 +261,7 @@ class ClipSelector(TorchSelector):
         t = F.normalize(self.text_features(texts).float(), dim=-1)
         sims = self.model.logit_scale.exp().float() * (t @ self.sticker_matrix.t())  # [B, all stickers]
         cols = torch.tensor([[self.sticker_index[c] for c in q.candidates] for q in queries], device=sims.device)
-        return ScoreBatch(scores=np.asarray(sims.gather(1, cols).cpu().numpy(), dtype=np.float64))
+        return ScoreBatch(scores=as_float64(sims.gather(1, cols)))
 
 
 def build(ctx: SelectorContext) -> ClipSelector:

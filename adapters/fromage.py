@@ -35,7 +35,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from benchmark.errors import SelectorError
@@ -45,7 +44,7 @@ from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults, train
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
 from stickerbench.adapters.backbone_sources import add_tiny_clip
-from stickerbench.adapters.base import TorchSelector, candidate_rows
+from stickerbench.adapters.base import TorchSelector, as_float64, candidate_rows
 from stickerbench.adapters.sticker_table import StickerTable
 from stickerbench.adapters.tiny_clip import sticker_description, tiny_clip_config
 from stickerbench.adapters.turns import context_turns
@@ -222,7 +221,7 @@ class FromageSelector(TorchSelector):
             self.vocab = add_fromage_tokens(self.tokenizer, self.model.lm)
         self.max_len = min(MAX_LEN, self.model.lm.config.max_position_embeddings)
         fp = module_fingerprint(self.model.visual, {"processor": self.processor.to_dict(), "kind": "clip-pooled-v1"})
-        self.stickers = StickerTable(self._pooled, fp, "fromage: CLIP stickers")
+        self.stickers = StickerTable(self._pooled, fp, "fromage: CLIP stickers", preprocess=self._pixel_values)
 
     def recipe(self, data):
         return FromageRecipe(self, data)
@@ -241,15 +240,17 @@ class FromageSelector(TorchSelector):
     def _tokenize(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
-    def _pooled(self, images) -> torch.Tensor:
-        px = self.processor(images=images, return_tensors="pt")["pixel_values"].to(self.device)
-        return self.model.encode_images(px.to(self.model.visual_fc.weight.dtype)).float()
+    def _pixel_values(self, images) -> torch.Tensor:
+        return self.processor(images=images, return_tensors="pt")["pixel_values"]
+
+    def _pooled(self, pixels) -> torch.Tensor:
+        return self.model.encode_images(pixels.to(self.model.visual_fc.weight.dtype)).float()
 
     # ------------------------------------------------------------------ Selector
 
     def encode(self, stickers: StickerStore) -> None:
         """CLIP pooled features of every sticker, once per content (CLIP is frozen)."""
-        cache = Path(self.ctx.cache_dir) / "features" / "clip-pooled" if self.use_disk_cache else None
+        cache = self.features_root("clip-pooled") if self.use_disk_cache else None
         self.stickers.update(stickers, cache, self.device)
         self.rows, self.pooled = self.stickers.rows, self.stickers.matrix
 
@@ -264,7 +265,7 @@ class FromageSelector(TorchSelector):
         text = self.model.text_embeddings(collate(examples, self.vocab.pad).to(self.device), self.pooled)
         images = self.model.image_embeddings(self.pooled)
         scores = self.model.scores(text, images[candidate_rows(queries, self.rows)]).float()
-        return ScoreBatch(scores=scores.cpu().numpy().astype(np.float64))
+        return ScoreBatch(scores=as_float64(scores))
 
 
 def build(ctx: SelectorContext) -> FromageSelector:

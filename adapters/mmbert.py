@@ -49,7 +49,7 @@ from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
 from stickerbench.adapters.backbone_sources import add_tiny_clip, lm_and_clip_sources, paper_clip
-from stickerbench.adapters.base import TorchSelector, sent_sticker_emotions, training_golds
+from stickerbench.adapters.base import TorchSelector, as_float64, sent_sticker_emotions, training_golds
 from stickerbench.adapters.sticker_table import StickerTable
 from stickerbench.adapters.tiny_clip import tiny_clip_config
 from stickerbench.adapters.turns import context_turns
@@ -75,7 +75,6 @@ DEFAULTS = {
         epochs=10, batch_size=8, lr=9e-6, weight_decay=0.2, betas=(0.9, 0.98), eps=1e-6, warmup_ratio=0.0, grad_clip=0.0
     ),
 }
-SCORE_CHUNK = 256  # sequences per forward pass when scoring B queries × N candidates
 
 
 class MmbertRecipe:
@@ -126,6 +125,7 @@ class MmbertRecipe:
 
 class MmbertSelector(TorchSelector):
     name = "mmbert"
+    batch_unit = "pairs"
     description = "multitask multimodal BERT: context + 11 OCR slots + CLIP image token, matching logit"
     reference = "nonstopfor/Sticker-Selection (DSTC10 Track 1); reported as MMBERT in CKS (ACM MM 2024)"
     license = "Apache-2.0"
@@ -187,7 +187,9 @@ class MmbertSelector(TorchSelector):
         clip = ClipImageFeatures.load(clip_source)
         self.model = nn.ModuleDict({"bert": MMBert(bert, clip.dim, self.ctx.num_emotions), "clip": clip})
         fp = module_fingerprint(clip, {"processor": clip.processor.to_dict(), "kind": "clip-image-features-v1"})
-        self.stickers = StickerTable(self._clip_features, fp, "mmbert: CLIP stickers")
+        self.stickers = StickerTable(
+            self._clip_features, fp, preprocess=clip.pixel_values, desc="mmbert: CLIP stickers"
+        )
         self.ocr_ids: dict[str, list[int]] = {}
 
     def recipe(self, data):
@@ -202,15 +204,14 @@ class MmbertSelector(TorchSelector):
         turns, _ = context_turns(context, speaker, self.rows)
         return context_ids(turns, self._tokenize, self.vocab, self.max_context)
 
-    def _clip_features(self, images) -> torch.Tensor:
-        clip = self.model["clip"]
-        return clip(clip.pixel_values(images).to(self.device)).float()
+    def _clip_features(self, pixels) -> torch.Tensor:
+        return self.model["clip"](pixels).float()
 
     # ------------------------------------------------------------------ Selector
 
     def encode(self, stickers: StickerStore) -> None:
         """CLIP features and OCR tokens of every sticker, once per content (both fixed in training)."""
-        cache = Path(self.ctx.cache_dir) / "features" / "clip-image" if self.use_disk_cache else None
+        cache = self.features_root("clip-image") if self.use_disk_cache else None
         self.stickers.update(stickers, cache, self.device)
         self.rows, self.table = self.stickers.rows, self.stickers.matrix
         texts = self.ocr_texts(stickers)
@@ -225,9 +226,9 @@ class MmbertSelector(TorchSelector):
                 rows.append(assemble(ctx, ocr_slots(self.ocr_ids[c], self.vocab).inputs, self.vocab))
                 stickers.append(self.rows[c])
         logits, emotions = [], []
-        for start in range(0, len(rows), SCORE_CHUNK):
-            batch = collate(rows[start : start + SCORE_CHUNK], self.vocab.pad).to(self.device)
-            out = bert(batch, self.table[stickers[start : start + SCORE_CHUNK]])
+        for start in range(0, len(rows), self.pair_batch):
+            batch = collate(rows[start : start + self.pair_batch], self.vocab.pad).to(self.device)
+            out = bert(batch, self.table[stickers[start : start + self.pair_batch]])
             logits.append(out.match_logits.float())
             if bert.emotion_head is not None:
                 emotions.append(bert.emotion_logits(out).float())
@@ -237,10 +238,8 @@ class MmbertSelector(TorchSelector):
         if emotions:
             per_row = torch.cat(emotions).view(len(queries), n, -1)
             top = scores.argmax(dim=1)
-            emotion_logits = (
-                per_row[torch.arange(len(queries), device=scores.device), top].cpu().numpy().astype(np.float64)
-            )
-        return ScoreBatch(scores=scores.cpu().numpy().astype(np.float64), emotion_logits=emotion_logits)
+            emotion_logits = as_float64(per_row[torch.arange(len(queries), device=scores.device), top])
+        return ScoreBatch(scores=as_float64(scores), emotion_logits=emotion_logits)
 
     def classify_emotion(self, queries: Sequence[Query]) -> np.ndarray:
         """MOD task 3: the emotion head on the sequence of each query's one candidate, the sent sticker."""

@@ -53,7 +53,7 @@ from benchmark.tiny_tokenizer import dataset_texts, train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, Sample, ScoreBatch, StickerStore
 from stickerbench.adapters.backbone_sources import add_tiny_clip, lm_and_clip_sources, paper_clip
-from stickerbench.adapters.base import TorchSelector, candidate_rows, sent_sticker_emotions
+from stickerbench.adapters.base import TorchSelector, as_float64, candidate_rows, sent_sticker_emotions
 from stickerbench.adapters.options import option_flag
 from stickerbench.adapters.sticker_table import StickerTable
 from stickerbench.adapters.tiny_clip import tiny_clip_config
@@ -170,7 +170,9 @@ class ModGptSelector(TorchSelector):
         gpt = ModGPT(lm, clip.dim, self.ctx.num_emotions, joint_emotion=self.joint_emotion)
         self.model = nn.ModuleDict({"gpt": gpt, "clip": clip})
         fp = module_fingerprint(clip, {"processor": clip.processor.to_dict(), "kind": "clip-image-features-v1"})
-        self.stickers = StickerTable(self._clip_features, fp, "mod-gpt: CLIP stickers")
+        self.stickers = StickerTable(
+            self._clip_features, fp, preprocess=clip.pixel_values, desc="mod-gpt: CLIP stickers"
+        )
         self._stats: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @property
@@ -208,11 +210,10 @@ class ModGptSelector(TorchSelector):
 
     @property
     def clip_cache_dir(self) -> Path | None:
-        return Path(self.ctx.cache_dir) / "features" / "clip-image" if self.use_disk_cache else None
+        return self.features_root("clip-image") if self.use_disk_cache else None
 
-    def _clip_features(self, images) -> torch.Tensor:
-        clip = self.model["clip"]
-        return clip(clip.pixel_values(images).to(self.device)).float()
+    def _clip_features(self, pixels) -> torch.Tensor:
+        return self.model["clip"](pixels).float()
 
     # ------------------------------------------------------------------ Selector
 
@@ -233,10 +234,8 @@ class ModGptSelector(TorchSelector):
         batch = collate([self.example(q.context, q.speaker) for q in queries], self.vocab.pad).to(self.device)
         out = self.model["gpt"](batch, self.table)
         scores = ModGPT.candidate_scores(out.predicted_feature.float(), self.table[candidate_rows(queries, self.rows)])
-        emotions = (
-            out.emotion_logits.float().cpu().numpy().astype(np.float64) if out.emotion_logits is not None else None
-        )
-        return ScoreBatch(scores=scores.cpu().numpy().astype(np.float64), emotion_logits=emotions)
+        emotions = as_float64(out.emotion_logits) if out.emotion_logits is not None else None
+        return ScoreBatch(scores=as_float64(scores), emotion_logits=emotions)
 
     def classify_emotion(self, queries: Sequence[Query]) -> np.ndarray:
         """MOD task 3: the emotion head on ``h[TAG]``, through the scoring path (each query's one

@@ -19,8 +19,9 @@ from benchmark.types import StickerStore
 
 
 class StickerTable:
-    def __init__(self, encode_batch: Callable, fingerprint: str, desc: str):
-        self.encode_batch, self.fingerprint, self.desc = encode_batch, fingerprint, desc
+    def __init__(self, encode_batch: Callable, fingerprint: str, desc: str, preprocess: Callable | None = None):
+        """``preprocess(images)`` → pixels, then ``encode_batch(pixels on the device)`` (see encode_stickers)."""
+        self.encode_batch, self.fingerprint, self.desc, self.preprocess = encode_batch, fingerprint, desc, preprocess
         self._by_hash: dict[str, torch.Tensor] = {}
         self._hash_of: dict[str, str] = {}
         self.rows: dict[str, int] = {}
@@ -31,7 +32,16 @@ class StickerTable:
         hashes = {sid: stickers.content_hash(sid) for sid in stickers}
         missing = sorted(sid for sid, h in hashes.items() if h not in self._by_hash)
         if missing:
-            feats = encode_stickers(stickers, missing, self.encode_batch, cache_dir, self.fingerprint, desc=self.desc)
+            feats = encode_stickers(
+                stickers,
+                missing,
+                self.encode_batch,
+                cache_dir,
+                self.fingerprint,
+                desc=self.desc,
+                preprocess=self.preprocess,
+                device=str(device),
+            )
             self._by_hash.update({hashes[sid]: feats[sid] for sid in missing})
         self._hash_of.update(hashes)
         order = sorted(self._by_hash)

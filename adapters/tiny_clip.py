@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from benchmark.features import encode_stickers
-from benchmark.io import staging_dir
+from benchmark.io import build_lock, staging_dir
 from benchmark.selector import TrainConfig
 from benchmark.tiny_tokenizer import train_tiny_tokenizer
 from benchmark.trainer import RecipeDefaults, train
@@ -137,14 +137,21 @@ def _key(data: Dataset, seed: int) -> str:
 
 
 def tiny_clip_dir(data: Dataset, cache_dir: Path, seed: int = 0, device: str = "cpu") -> Path:
-    """A saved, description-pretrained tiny ``CLIPModel`` (+ processor) for ``data``; built once."""
-    from transformers import CLIPConfig, CLIPModel
-    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
-
+    """A saved, description-pretrained tiny ``CLIPModel`` (+ processor) for ``data``; built once,
+    by one process at a time (another one waits, then uses that copy)."""
     out = Path(cache_dir) / "tiny-clip" / _key(data, seed)
     if (out / "model.safetensors").is_file():
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
+    with build_lock(out.parent / f".{out.name}.lock"):
+        if not (out / "model.safetensors").is_file():
+            _build_tiny_clip(data, out, seed, device)
+    return out
+
+
+def _build_tiny_clip(data: Dataset, out: Path, seed: int, device: str) -> None:
+    from transformers import CLIPConfig, CLIPModel
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
     staging = staging_dir(out.parent, ".staging-")
     c = TINY_CLIP
     save_tiny_clip(
@@ -180,6 +187,5 @@ def tiny_clip_dir(data: Dataset, cache_dir: Path, seed: int = 0, device: str = "
     processor.save_pretrained(staging)
     try:
         staging.rename(out)
-    except OSError:  # another process built it first
+    except OSError:  # built meanwhile by a process the lock did not hold off (flock is advisory)
         shutil.rmtree(staging, ignore_errors=True)
-    return out

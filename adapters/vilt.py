@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -37,6 +36,7 @@ from benchmark.trainer import RecipeDefaults
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
 from stickerbench.adapters.base import (
     TorchSelector,
+    as_float64,
     dialogue_text,
     gold_and_negative_batches,
     training_golds,
@@ -54,7 +54,6 @@ TINY = {
     "init_std": 0.1,
 }
 PAPER_NEGATIVES = 15
-PAIR_BATCH = 256  # (query, candidate) pairs per forward when scoring
 
 
 def pad_stack(tensors: Sequence[torch.Tensor], value: float = 0) -> torch.Tensor:
@@ -108,6 +107,7 @@ class ViltRecipe:
 
 class ViltSelector(TorchSelector):
     name = "vilt"
+    batch_unit = "pairs"
     description = "ViLT image-text matching cross-encoder"
     reference = "Kim et al., ViLT, ICML 2021"
     license = "Apache-2.0"
@@ -178,11 +178,10 @@ class ViltSelector(TorchSelector):
             rows.append({"pixel_values": enc["pixel_values"][0], "pixel_mask": enc["pixel_mask"][0]})
         return rows
 
-    def _patch_embeddings(self, images) -> list[dict[str, torch.Tensor]]:
+    def _patch_embeddings(self, px: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
         """ViLT's ``visual_embed`` per sticker, every patch kept, padding positions dropped."""
-        px = self.pixel_inputs(images)
-        values = pad_stack([r["pixel_values"] for r in px]).to(self.device)
-        masks = pad_stack([r["pixel_mask"] for r in px]).to(self.device)
+        values = pad_stack([r["pixel_values"] for r in px])
+        masks = pad_stack([r["pixel_mask"] for r in px])
         embeds, token_mask, _ = self.model.vilt.embeddings.visual_embed(values, masks, max_image_length=-1)
         return [{"embeds": e[m.bool()].float()} for e, m in zip(embeds, token_mask)]
 
@@ -202,6 +201,8 @@ class ViltSelector(TorchSelector):
                 fp,
                 batch_size=16,
                 desc="vilt: stickers",
+                preprocess=self.pixel_inputs,
+                device=self.device,
             ).items()
         }
 
@@ -209,8 +210,8 @@ class ViltSelector(TorchSelector):
         texts = self.tokenize([dialogue_text(q.context) for q in queries]).to(self.device)
         pairs = [(b, c) for b, q in enumerate(queries) for c in q.candidates]
         out = []
-        for start in range(0, len(pairs), PAIR_BATCH):
-            chunk = pairs[start : start + PAIR_BATCH]
+        for start in range(0, len(pairs), self.pair_batch):
+            chunk = pairs[start : start + self.pair_batch]
             rows = torch.tensor([b for b, _ in chunk], device=self.device)
             embeds = [self.sticker_embeds[c] for _, c in chunk]
             image_mask = pad_stack([torch.ones(len(e), dtype=torch.long, device=self.device) for e in embeds])
@@ -222,7 +223,7 @@ class ViltSelector(TorchSelector):
             ).logits
             out.append(logits[:, 0].float())
         width = len(queries[0].candidates)
-        return ScoreBatch(scores=torch.cat(out).view(len(queries), width).cpu().numpy().astype(np.float64))
+        return ScoreBatch(scores=as_float64(torch.cat(out).view(len(queries), width)))
 
 
 def build(ctx: SelectorContext) -> ViltSelector:

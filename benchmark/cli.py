@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from benchmark.cli_args import (
+    add_compute_args,
     add_data_args,
     add_selector_args,
     add_train_args,
@@ -61,6 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         checkpoints={k: Path(v) for k, v in args.checkpoint},
         no_train=args.no_train,
         batch_size=args.batch_size,
+        autocast=args.autocast,
+        jobs=args.jobs,
         device=args.device,
         include_packages=args.include_package,
         options=selector_options(args),
@@ -261,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run directory (default: runs/<dataset>-sampled<N>-seed<seed>, with -uniform after <N> for "
         "--negatives uniform, or runs/<dataset>-official-seed<seed>); re-running resumes it",
     )
-    g.add_argument("--batch-size", type=int_at_least(1), default=32, help="queries per scoring batch (default 32)")
+    add_compute_args(g)
     g.add_argument(
         "--overwrite",
         action="store_true",

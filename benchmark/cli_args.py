@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from benchmark.precision import AUTOCAST_MODES
+
 
 def key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
@@ -111,6 +113,36 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
         type=int_at_least(0),
         default=2,
         help="early stopping: epochs without a better validation MRR (default 2; 0 disables)",
+    )
+
+
+def jobs_value(text: str) -> int | str:
+    return "auto" if text == "auto" else int_at_least(1)(text)
+
+
+def add_compute_args(g: argparse._ArgumentGroup) -> None:
+    g.add_argument(
+        "--batch-size",
+        type=int_at_least(1),
+        help="scoring batch in the unit each selector declares: queries for dual encoders (CLIP, MOD-GPT, "
+        "FROMAGe; default 32), (query, candidate) pairs for cross-encoders (ViLT, BLIP-2, MMBERT, CKS; "
+        "default 256, whole queries only)",
+    )
+    g.add_argument(
+        "--autocast",
+        choices=AUTOCAST_MODES,
+        default="off",
+        help="score (and encode stickers) under torch.autocast in bf16 or fp16; recorded in every result's "
+        "identity, so a run directory never mixes precisions (default off: fp32)",
+    )
+    g.add_argument(
+        "--jobs",
+        type=jobs_value,
+        default=1,
+        metavar="N|auto",
+        help="train up to N missing checkpoints at once, each in a process of its own with cores/N torch "
+        "threads, before scoring (auto: one per CPU core, at most 8, and 1 on a GPU; default 1). A checkpoint "
+        "does not depend on it: only how long the run takes does",
     )
 
 

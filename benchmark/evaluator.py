@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from benchmark.batching import batch_unit, query_batches
 from benchmark.errors import BenchmarkError, SelectorError
 from benchmark.io import JsonlAppender, atomic_write_text, read_jsonl
 from benchmark.metrics import MetricAccumulator, row_metrics, row_values
@@ -146,7 +147,7 @@ def scored_batches(
     selector: Selector,
     samples: Sequence[Sample],
     candidate_sets: Sequence[CandidateSet],
-    batch_size: int = 32,
+    batch_size: int | None = None,
     num_emotions: int | None = None,
     desc: str | None = None,
     progress: bool = True,
@@ -154,7 +155,8 @@ def scored_batches(
     split: str | None = None,
     task3: bool = False,
 ) -> Iterator[ScoredBatch]:
-    """Yield validated batches (see :class:`ScoredBatch`).
+    """Yield validated batches (see :class:`ScoredBatch`), sized in the selector's
+    ``batch_unit`` (:mod:`benchmark.batching`; ``None``: that unit's default).
 
     With ``task3``, a selector's ``classify_emotion`` is called too, on the batch's samples
     that have a sent sticker (never when the dataset has no emotions). A selector raising inside
@@ -179,9 +181,9 @@ def scored_batches(
             ) from exc
 
     with progress_bar(total=len(samples), desc=desc, unit="sample", disable=not progress, leave=False) as bar:
-        for start in range(0, len(samples), batch_size):
-            batch_samples = list(samples[start : start + batch_size])
-            batch_sets = list(candidate_sets[start : start + batch_size])
+        for rows in query_batches([len(c.candidates) for c in candidate_sets], batch_size, batch_unit(selector)):
+            batch_samples = [samples[i] for i in rows]
+            batch_sets = [candidate_sets[i] for i in rows]
             queries = [query_for(s, c) for s, c in zip(batch_samples, batch_sets)]
             scores, logits = validate_batch(name, queries, call("score", selector.score, queries), num_emotions)
             task3 = (
@@ -221,7 +223,7 @@ def quick_metrics(
     selector: Selector,
     samples: Sequence[Sample],
     candidate_sets: Sequence[CandidateSet],
-    batch_size: int = 32,
+    batch_size: int | None = None,
     num_emotions: int | None = None,
     progress: bool = False,
 ) -> dict[str, float | None]:
@@ -319,7 +321,7 @@ def evaluate_split(
     samples: Sequence[Sample],
     candidate_sets: Sequence[CandidateSet],
     predictions_path: Path,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     num_emotions: int | None = None,
     desc: str | None = None,
     progress: bool = True,

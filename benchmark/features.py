@@ -29,13 +29,19 @@ How an adapter uses it::
 ``encode_batch(images: list[PIL.Image]) -> Tensor[B, ...] | dict[str, Tensor[B, ...]] | list``
 returns one row per image; a dict keeps several tensors per sticker (e.g. embeddings + mask); a
 list of per-image tensors/dicts allows variable shapes. Results are CPU tensors.
+
+An encoder that passes ``preprocess(images) -> pixel tensors`` (and its ``device``) gets those
+tensors instead of images: the next chunk is decoded and preprocessed on a background thread
+while the current one encodes, and on a GPU the pixels go through pinned memory with a
+non-blocking copy, so that the device does not wait on PIL.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +114,40 @@ def _write(path: Path, feature: Feature) -> None:
     atomic_write_bytes(path, save({k: v.contiguous() for k, v in tensors.items()}))
 
 
+def _map_tensors(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``fn`` on every tensor of a tensor, a mapping of tensors, or a list of either."""
+    if isinstance(batch, torch.Tensor):
+        return fn(batch)
+    if isinstance(batch, Mapping):
+        return {k: _map_tensors(v, fn) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return [_map_tensors(v, fn) for v in batch]
+    return batch
+
+
+def pixel_batches(
+    load: Callable[[list[str]], list[Any]],
+    chunks: list[list[str]],
+    preprocess: Callable[[list[Any]], Any],
+    device: str,
+) -> Iterator[Any]:
+    """``preprocess(load(chunk))`` on ``device`` for each chunk, the next one prepared on a
+    background thread meanwhile; pinned and copied without blocking when ``device`` is a GPU."""
+    pin = str(device).startswith("cuda") and torch.cuda.is_available()
+
+    def prepared(chunk: list[str]) -> Any:
+        batch = preprocess(load(chunk))
+        return _map_tensors(batch, torch.Tensor.pin_memory) if pin else batch
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stickerbench-pixels") as pool:
+        pending = pool.submit(prepared, chunks[0]) if chunks else None
+        for i in range(len(chunks)):
+            batch = pending.result()
+            if i + 1 < len(chunks):
+                pending = pool.submit(prepared, chunks[i + 1])
+            yield _map_tensors(batch, lambda t: t.to(device, non_blocking=pin))
+
+
 def encode_stickers(
     stickers: StickerStore,
     ids: Sequence[str],
@@ -117,6 +157,8 @@ def encode_stickers(
     batch_size: int = 32,
     desc: str = "encoding stickers",
     progress: bool = True,
+    preprocess: Callable[[list[Any]], Any] | None = None,
+    device: str = "cpu",
 ) -> dict[str, Feature]:
     """Sticker id → feature for ``ids``, encoding only contents not cached yet (see module doc)."""
     by_hash: dict[str, list[str]] = {}
@@ -133,11 +175,15 @@ def encode_stickers(
     with progress_bar(
         total=len(missing), desc=desc, unit="sticker", disable=not progress or not missing, leave=False
     ) as bar:
-        for start in range(0, len(missing), batch_size):
-            chunk = missing[start : start + batch_size]
-            images = [stickers.image(by_hash[h][0]) for h in chunk]
+        chunks = [missing[start : start + batch_size] for start in range(0, len(missing), batch_size)]
+
+        def images(chunk: list[str]) -> list[Any]:
+            return [stickers.image(by_hash[h][0]) for h in chunk]
+
+        inputs = map(images, chunks) if preprocess is None else pixel_batches(images, chunks, preprocess, device)
+        for chunk, batch in zip(chunks, inputs):
             with torch.inference_mode():
-                out = encode_batch(images)
+                out = encode_batch(batch)
             # Rows are copied outside inference mode so that training may use them as inputs.
             for content_hash, feature in zip(chunk, _rows(out, len(chunk))):
                 found[content_hash] = feature

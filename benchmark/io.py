@@ -12,6 +12,7 @@ import os
 import secrets
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,25 @@ def staging_dir(parent: Path, prefix: str) -> Path:
     path = Path(parent) / f"{prefix}{secrets.token_hex(6)}"
     path.mkdir()
     return path
+
+
+@contextmanager
+def build_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if absent), waiting for it.
+
+    For a cache two processes may want to fill at once (``--jobs`` workers, torchrun ranks): the
+    second waits, then finds the entries the first one wrote instead of computing them again.
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 from benchmark.errors import BenchmarkError, DataError
-from benchmark.io import atomic_write_json, read_json
+from benchmark.io import atomic_write_json, build_lock, read_json
 from benchmark.types import StickerStore
 
 OCR_ENGINES = ("auto", "none", "rapidocr", "paddleocr")
@@ -209,6 +209,16 @@ def ocr_stickers(stickers: StickerStore, engine: OcrEngine, cache_dir: Path, pro
     path = _cache_path(cache_dir, engine)
     texts = _load_cache(path, engine)
     hashes = {sid: stickers.content_hash(sid) for sid in stickers}
+    if any(h not in texts for h in hashes.values()):
+        with build_lock(path.with_name(path.name + ".lock")):  # another process may be reading them now
+            texts = _load_cache(path, engine)
+            _read_missing(stickers, engine, path, texts, hashes, progress)
+    return {sid: texts[h] for sid, h in hashes.items()}
+
+
+def _read_missing(
+    stickers: StickerStore, engine: OcrEngine, path: Path, texts: dict[str, str], hashes: dict[str, str], progress: bool
+) -> None:
     missing = [sid for sid, h in hashes.items() if h not in texts]
     if missing:
         todo = missing
@@ -221,4 +231,3 @@ def ocr_stickers(stickers: StickerStore, engine: OcrEngine, cache_dir: Path, pro
             if n % _SAVE_EVERY == 0:
                 _save_cache(path, engine, texts)
         _save_cache(path, engine, texts)
-    return {sid: texts[h] for sid, h in hashes.items()}

@@ -87,6 +87,7 @@ class PlannedSelector:
             train_overrides=training_overrides(run.train) if trainable and not self.explicit_checkpoint else None,
             candidates=candidates,
             shortlist=shortlist,
+            autocast=None if run.autocast == "off" else run.autocast,
         )
 
 
@@ -143,6 +144,8 @@ def plan_selectors(
             device=device,
             cache_dir=cache_root(),
             options={"ocr_lang": ocr_language(dataset.name), **cfg.options},
+            autocast=cfg.autocast,
+            batch_size=cfg.batch_size,
         )
 
     planned = [PlannedSelector(objects[id(obj)], obj, context(obj.meta.preset), None) for obj in given]
@@ -169,27 +172,32 @@ def plan_selectors(
     return planned
 
 
+def train_plan(plan: PlannedSelector, dataset: Dataset, cfg: RunConfig, device: str) -> float | None:
+    """Train ``plan`` into its cached checkpoint when that is missing; the seconds it took, or ``None``."""
+    if plan.checkpoint is None or plan.checkpoint.exists():
+        return None
+    if cfg.no_train:
+        raise BenchmarkError(
+            f"{plan.label}: no checkpoint (looked for {plan.checkpoint}) and --no-train was given; pass "
+            f"--checkpoint {plan.spec.name}=PATH or drop --no-train"
+        )
+    with phase(plan.label, "fit"):
+        seconds = train_into(
+            plan.selector,
+            dataset.training_view(),
+            replace(cfg.train, seed=plan.train_seed, device=device),
+            plan.checkpoint,
+        )
+    barrier(dist_info())  # under torchrun rank 0 writes the checkpoint the others load next
+    return seconds
+
+
 def obtain(plan: PlannedSelector, dataset: Dataset, cfg: RunConfig, device: str) -> tuple[Selector, float | None]:
     """The selector ready to prepare: loaded from its checkpoint, or trained into the cache first."""
     if plan.checkpoint is None:
         return plan.selector, None
-    name = plan.label
-    seconds = None
-    if not plan.checkpoint.exists():
-        if cfg.no_train:
-            raise BenchmarkError(
-                f"{name}: no checkpoint (looked for {plan.checkpoint}) and --no-train was given; pass "
-                f"--checkpoint {plan.spec.name}=PATH or drop --no-train"
-            )
-        with phase(name, "fit"):
-            seconds = train_into(
-                plan.selector,
-                dataset.training_view(),
-                replace(cfg.train, seed=plan.train_seed, device=device),
-                plan.checkpoint,
-            )
-        barrier(dist_info())  # under torchrun rank 0 writes the checkpoint the others load next
-    else:
-        log.info("%s: using checkpoint %s", name, plan.checkpoint)
-    with phase(name, "load"):
+    seconds = train_plan(plan, dataset, cfg, device)
+    if seconds is None:
+        log.info("%s: using checkpoint %s", plan.label, plan.checkpoint)
+    with phase(plan.label, "load"):
         return type(plan.selector).load(plan.checkpoint, plan.ctx), seconds

@@ -39,7 +39,8 @@ def progress_bar(
     A disabled bar is always tqdm's, which prints nothing anywhere. ``leave`` only matters to
     tqdm: a printed line cannot be taken back.
     """
-    if disable or sys.stderr.isatty() or issubclass(tqdm, notebook_tqdm):
+    lines = os.environ.get("STICKERBENCH_PROGRESS") == "lines"  # set in --jobs workers, whose bars would clash
+    if disable or (not lines and (sys.stderr.isatty() or issubclass(tqdm, notebook_tqdm))):
         return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, initial=initial, leave=leave)
     interval = float(os.environ.get("STICKERBENCH_PROGRESS_INTERVAL", INTERVAL))
     return LineProgress(iterable, total, desc, unit, initial, interval)

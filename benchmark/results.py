@@ -77,6 +77,9 @@ RESULTS_FILE = "results.json"
 COMPLETE, PARTIAL = "complete", "partial"
 
 
+OPTIONAL_IDENTITY = ("shortlist", "autocast")  # written only when set: older results read back equal
+
+
 @dataclass(frozen=True)
 class Identity:
     """What produced a (model, split) result; two results are mixable only if these are equal."""
@@ -91,17 +94,19 @@ class Identity:
     train_overrides: dict[str, Any] | None
     candidates: str
     shortlist: dict[str, Any] | None = None  # a reranker's first stage: {first_stage, k, predictions_sha256}
+    autocast: str | None = None  # bf16 or fp16 when scored under torch.autocast; None: fp32
 
     def to_json(self) -> dict[str, Any]:
         raw = asdict(self)
-        if self.shortlist is None:
-            del raw["shortlist"]
+        for optional in OPTIONAL_IDENTITY:
+            if raw[optional] is None:
+                del raw[optional]
         return raw
 
     @classmethod
     def from_json(cls, raw: Any, reader: _Reader, where: str) -> "Identity":
         raw = reader.obj(raw, where)
-        missing = [f for f in cls.__dataclass_fields__ if f not in raw and f != "shortlist"]
+        missing = [f for f in cls.__dataclass_fields__ if f not in raw and f not in OPTIONAL_IDENTITY]
         if missing:
             raise reader.fail(f"{where}.{missing[0]}", "present")
         return cls(**{f: raw[f] for f in cls.__dataclass_fields__ if f in raw})

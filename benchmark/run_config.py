@@ -10,6 +10,7 @@ from benchmark.candidates import NEGATIVES, STRATEGIES
 from benchmark.datasets import DEFAULT_DATASET
 from benchmark.datasets.mod_files import LANGUAGES
 from benchmark.errors import BenchmarkError
+from benchmark.precision import AUTOCAST_MODES
 from benchmark.selector import TrainConfig
 
 
@@ -34,7 +35,9 @@ class RunConfig:
     preset: str | None = None
     checkpoints: dict[str, Path] = field(default_factory=dict)
     no_train: bool = False
-    batch_size: int = 32
+    batch_size: int | None = None  # in each selector's batch_unit; None: the unit's default
+    autocast: str = "off"
+    jobs: int | str = 1  # checkpoints trained at once, in processes of their own; "auto": one per core on a CPU
     device: str = "auto"
     include_packages: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
@@ -73,8 +76,12 @@ class RunConfig:
 
     def validate(self) -> None:
         """The checks argparse makes, for callers of the Python API."""
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise BenchmarkError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.jobs != "auto" and (not isinstance(self.jobs, int) or self.jobs < 1):
+            raise BenchmarkError(f"--jobs {self.jobs!r}: a number of processes (1 or more) or auto")
+        if self.autocast not in AUTOCAST_MODES:
+            raise BenchmarkError(f"--autocast {self.autocast!r}: choose one of {', '.join(AUTOCAST_MODES)}")
         if self.num_candidates < 2:
             raise BenchmarkError(f"--num-candidates must be at least 2, got {self.num_candidates}")
         if self.candidates is not None and self.candidates not in STRATEGIES:

@@ -28,8 +28,10 @@ from benchmark.datasets import cache_root, load_dataset
 from benchmark.distributed import DistInfo, init_distributed
 from benchmark.errors import BenchmarkError
 from benchmark.evaluator import SplitScores, evaluate_split, scores_of_file
+from benchmark.parallel import resolve_jobs, train_ahead
 from benchmark.planning import PlannedSelector, obtain, phase, plan_selectors
 from benchmark.pool import Shortlist
+from benchmark.precision import check_autocast
 from benchmark.provenance import directory_sha256, harness_info
 from benchmark.registry import include_package
 from benchmark.rerank import arrange_plans, first_stage_sha, split_inputs
@@ -131,6 +133,7 @@ def run(
     one ``cfg`` names; ``selectors`` are scored as they are, beside the ones ``cfg.models`` names.
     """
     cfg.validate()
+    given_dataset = dataset
     for module in cfg.include_packages:
         include_package(module)
     out = cfg.output_dir()
@@ -156,6 +159,7 @@ def run(
         for split in splits
     }
     info, device = init_distributed(resolve_device(cfg.device))  # on one process: (world 1, the device)
+    check_autocast(cfg.autocast, device)
     plans = plan_selectors(cfg, dataset, device, selectors)
     with contextlib.ExitStack() as held:
         if info.is_main:
@@ -192,8 +196,13 @@ def run(
         plans = sorted(plans, key=lambda p: order.index(p.spec.key))
         try:
             labeller = slice_labeller(dataset, cache_root())
+            trained = {}
+            if info.world == 1 and given_dataset is None:  # workers rebuild the dataset from cfg
+                unfinished = [p for p in plans if _todo(p, results, splits)]
+                trained = train_ahead(cfg, unfinished, device, resolve_jobs(cfg.jobs, device))
             for plan in plans:
-                _run_selector(plan, results, dataset, manifests, splits, cfg, device, out, labeller, info)
+                seconds = trained.get((plan.spec.key, plan.seed_slot))
+                _run_selector(plan, results, dataset, manifests, splits, cfg, device, out, labeller, info, seconds)
             barrier(info)  # every rank is done before any leaves the group
         finally:
             if (
@@ -217,6 +226,7 @@ def _run_selector(
     out: Path,
     labeller: SliceLabeller,
     info: DistInfo,
+    trained_seconds: float | None = None,
 ) -> None:
     """Score one plan: a selector, or one training seed of it (its results under ``seeds.<seed>``).
 
@@ -225,13 +235,12 @@ def _run_selector(
     """
     key, seed = plan.spec.key, plan.seed_slot
     entry = results.models.setdefault(key, ModelResult())
-    holder = entry if seed is None else entry.seeds.setdefault(seed, SeedResult())
-    todo = [s for s in splits if not (s in holder.splits and holder.splits[s].complete)]
-    if not todo:
+    if not _todo(plan, results, splits):
         log.info("%s: every split already evaluated in %s", plan.label, out)
         _aggregate(entry, key, splits, results, out, cfg.train_seed_list(), info)
         return
     selector, train_seconds = obtain(plan, dataset, cfg, device)
+    train_seconds = trained_seconds if train_seconds is None else train_seconds  # trained by a --jobs worker
     sha = None if plan.checkpoint is None else directory_sha256(plan.checkpoint)
 
     def resolve() -> dict[str, ModelResult]:
@@ -245,7 +254,7 @@ def _run_selector(
     results.models = on_main(info, resolve)
     entry = results.models.setdefault(key, ModelResult())
     holder = entry if seed is None else entry.seeds.setdefault(seed, SeedResult())
-    todo = [s for s in splits if not (s in holder.splits and holder.splits[s].complete)]
+    todo = _todo(plan, results, splits)
     started = time.perf_counter()
     with phase(plan.label, "prepare"):
         selector.prepare(dataset.stickers)
@@ -294,6 +303,13 @@ def _run_selector(
         if info.is_main:
             results.save(out)
     _aggregate(entry, key, splits, results, out, cfg.train_seed_list(), info)
+
+
+def _todo(plan: PlannedSelector, results: RunResults, splits: list[str]) -> list[str]:
+    """The splits ``plan`` has not finished in ``results``."""
+    entry = results.models.get(plan.spec.key)
+    holder = entry if entry is None or plan.seed_slot is None else entry.seeds.get(plan.seed_slot)
+    return [s for s in splits if holder is None or not (s in holder.splits and holder.splits[s].complete)]
 
 
 def _merge(path: Path, samples: list, seconds: float, world: int) -> SplitScores:

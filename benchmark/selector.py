@@ -54,6 +54,8 @@ class SelectorContext:
     device: str = "cpu"
     cache_dir: Path = Path(".cache/stickerbench")
     options: dict[str, Any] = field(default_factory=dict)
+    autocast: str = "off"  # score under torch.autocast: off, bf16 or fp16 (benchmark.precision)
+    batch_size: int | None = None  # the run's --batch-size, in the selector's batch_unit; None: default
 
 
 @dataclass
@@ -93,7 +95,11 @@ class Selector(Protocol):
         """Called once per dataset before scoring: compute per-sticker features here."""
 
     def score(self, queries: Sequence[Query]) -> ScoreBatch:
-        """Scores ``[len(queries), N]`` for the queries' candidates, higher is better."""
+        """Scores ``[len(queries), N]`` for the queries' candidates, higher is better.
+
+        A selector may declare ``batch_unit = "pairs"`` (a cross-encoder: one forward pass per
+        query and candidate): the harness then sizes each call by (query, candidate) pairs,
+        not by queries (:mod:`benchmark.batching`)."""
 
 
 @runtime_checkable

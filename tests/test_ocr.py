@@ -58,6 +58,33 @@ def test_only_changed_stickers_are_read_again(tmp_path):
     assert engine.calls == 1 and texts["1"] == "rgb 255 255 255"
 
 
+def test_two_processes_filling_one_cache_read_each_sticker_once(tmp_path):
+    """(--jobs workers, torchrun ranks): the second waits for the first and reads its entries."""
+    import threading
+    import time
+
+    store = _store(tmp_path / "s", ["red", "green", "blue", "white"])
+
+    class SlowEngine(CountingEngine):
+        def read(self, image):
+            time.sleep(0.05)
+            return super().read(image)
+
+    engines = [SlowEngine(), SlowEngine()]
+    results = [None, None]
+
+    def fill(i):
+        results[i] = ocr_stickers(store, engines[i], tmp_path / "cache", progress=False)
+
+    threads = [threading.Thread(target=fill, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(e.calls for e in engines) == 4  # not 8
+    assert results[0] == results[1] and len(results[0]) == 4
+
+
 def test_engines_with_different_fingerprints_do_not_share_entries(tmp_path):
     stickers = _store(tmp_path / "s", ["red", "green"])
     ocr_stickers(stickers, CountingEngine("counting-v1"), tmp_path / "cache", progress=False)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from benchmark.errors import SelectorError
-from benchmark.io import staging_dir
+from benchmark.io import build_lock, staging_dir
 from benchmark.types import Dataset
 from stickerbench.adapters.cks.presets import PRESETS, TINY_DIM, TINY_IMAGE, TINY_INIT, comet_state
 from stickerbench.adapters.tiny_clip import tiny_clip_config, tiny_clip_dir
@@ -160,16 +160,21 @@ def tiny_backbones(data: Dataset, cache_dir: Path, seed: int, device: str = "cpu
         / "cks-tiny"
         / f"{data.fingerprint[:20]}-seed{seed}-init{TINY_INIT}-nodrop-clip{_tiny_clip_key()}"
     )
-    if all((path / role / "config.json").is_file() for role in ROLES):
+
+    def built() -> bool:
+        return all((path / role / "config.json").is_file() for role in ROLES)
+
+    if built():
         return path
     clip_dir = tiny_clip_dir(data, Path(cache_dir), seed, device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_dir(path.parent, ".staging-")
-    write_tiny_backbones(data, staging, seed, clip_dir=clip_dir)
-    try:
-        staging.replace(path)
-    except OSError:  # another process finished first: use its copy
-        shutil.rmtree(staging, ignore_errors=True)
+    with build_lock(path.parent / f".{path.name}.lock"):  # one process builds, another waits for it
+        if not built():
+            staging = staging_dir(path.parent, ".staging-")
+            write_tiny_backbones(data, staging, seed, clip_dir=clip_dir)
+            try:
+                staging.replace(path)
+            except OSError:  # built meanwhile by a process the lock did not hold off (flock is advisory)
+                shutil.rmtree(staging, ignore_errors=True)
     return path
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from benchmark.errors import DataError
-from benchmark.io import atomic_write_bytes
+from benchmark.io import atomic_write_bytes, build_lock
 from benchmark.types import Dataset
 from stickerbench.adapters.cks.backbones import make_comet
 from stickerbench.models.cks.comet import CometKnowledge
@@ -67,13 +67,18 @@ class KnowledgeCache:
 
     def fill(self, generator: CometKnowledge, utterances: Iterable[str]) -> int:
         """Generate and store every missing (utterance, relation); returns how many were made."""
+        utterances = list(utterances)
+        if not any(self.missing(utterances).values()):
+            return 0
         made = 0
-        for relation, todo in self.missing(utterances).items():
-            if not todo:
-                continue
-            texts, vectors = generator.generate(todo, relation)
-            self._write_shard([(relation, u) for u in todo], texts, vectors)
-            made += len(todo)
+        with build_lock(self.dir / ".fill.lock"):  # another process may be generating them now
+            self._read_shards()
+            for relation, todo in self.missing(utterances).items():
+                if not todo:
+                    continue
+                texts, vectors = generator.generate(todo, relation)
+                self._write_shard([(relation, u) for u in todo], texts, vectors)
+                made += len(todo)
         return made
 
     def _write_shard(self, keys: list[tuple[str, str]], texts: list[str], vectors: torch.Tensor) -> None:

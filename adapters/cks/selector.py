@@ -34,7 +34,7 @@ import torch
 
 from benchmark.selector import SelectorContext
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore, Utterance
-from stickerbench.adapters.base import TorchSelector, sent_sticker_emotions
+from stickerbench.adapters.base import TorchSelector, as_float64, sent_sticker_emotions
 from stickerbench.adapters.cks.backbones import (
     SPEAKERS,
     backbone_sources,
@@ -55,6 +55,7 @@ from stickerbench.models.cks.model import CKS, CKSConfig, DialogueInputs
 
 class CKSSelector(TorchSelector):
     name = "cks"
+    batch_unit = "pairs"
     description = "CKS: knowledge-enhanced utterances, deconfounded visual features, multimodal encoder"
     reference = "Chen et al., Deconfounded Emotion Guidance Sticker Selection with Causal Inference, ACM MM 2024"
     license = "Apache-2.0 (this implementation); backbones under their own licenses"
@@ -248,24 +249,37 @@ class CKSSelector(TorchSelector):
             self.model.ive, extra={"processor": self.processor.to_dict(), "cks": "unbiased-v"}
         )
         self._features = encode_stickers(
-            stickers, list(stickers), self._encode_images, self.feature_cache_dir, fingerprint, progress=False
+            stickers,
+            list(stickers),
+            self.model.sticker_features,
+            self.feature_cache_dir,
+            fingerprint,
+            progress=False,
+            preprocess=self._preprocess,
+            device=self.device,
         )
 
-    def _encode_images(self, images: list) -> torch.Tensor:
-        px = self.processor(images=images, return_tensors="pt")["pixel_values"].to(self.device)
-        return self.model.sticker_features(px)
+    def _preprocess(self, images: list) -> torch.Tensor:
+        return self.processor(images=images, return_tensors="pt")["pixel_values"]
 
     def score_queries(self, queries: Sequence[Query]) -> ScoreBatch:
         self._ensure_knowledge([u.text for q in queries for u in q.context if u.text])
         d = self.dialogue_inputs([q.context for q in queries], [q.speaker for q in queries])
-        n = len(queries[0].candidates)
-        flat = [c for q in queries for c in q.candidates]
-        visual = torch.stack([self._features[c] for c in flat]).to(self.device).view(len(queries), n, -1)
-        ocr_ids, ocr_mask = self._ocr_tensors(flat)
-        scores, emotions = self.model.score(
-            d, visual, ocr_ids.view(len(queries), n, -1), ocr_mask.view(len(queries), n, -1)
-        )
-        return ScoreBatch(scores.float().cpu().numpy(), None if emotions is None else emotions.float().cpu().numpy())
+        n, b = len(queries[0].candidates), len(queries)
+        width = max(1, self.pair_batch // b)  # candidates per forward: the harness sends at most
+        parts = []  # pair_batch pairs, except one query with more candidates than that
+        for start in range(0, n, width):
+            flat = [c for q in queries for c in q.candidates[start : start + width]]
+            k = len(flat) // b
+            visual = torch.stack([self._features[c] for c in flat]).to(self.device).view(b, k, -1)
+            ocr_ids, ocr_mask = self._ocr_tensors(flat)
+            parts.append(self.model.score(d, visual, ocr_ids.view(b, k, -1), ocr_mask.view(b, k, -1)))
+        scores = torch.cat([p[0] for p in parts], dim=1).float()
+        emotions = None
+        if parts[0][1] is not None:  # each part's logits are of its own best candidate: keep the overall best's
+            owner = torch.div(scores.argmax(1), width, rounding_mode="floor")
+            emotions = torch.stack([parts[int(j)][1][i] for i, j in enumerate(owner)]).float()
+        return ScoreBatch(as_float64(scores), None if emotions is None else as_float64(emotions))
 
     def classify_emotion(self, queries: Sequence[Query]) -> np.ndarray:
         """MOD task 3: the emotion head on the [HEAD] state of each query's one candidate, the sent sticker."""
