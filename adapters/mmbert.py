@@ -77,6 +77,9 @@ DEFAULTS = {
 }
 
 
+TOKEN_MEMO = 1 << 18  # utterances whose ids are kept (a few tens of MB at most)
+
+
 class MmbertRecipe:
     def __init__(self, selector: "MmbertSelector", data: Dataset):
         self.selector = selector
@@ -181,6 +184,7 @@ class MmbertSelector(TorchSelector):
     def load_backbone(self, source) -> None:
         lm_source, clip_source = lm_and_clip_sources(source, self.ctx, self.name)
         self.tokenizer, bert = load_bert(lm_source)
+        self._token_ids: dict[str, tuple[int, ...]] = {}
         self.vocab = MmbertVocab.from_tokenizer(self.tokenizer)
         # context + [SEP] + 11 OCR slots + image + [SEP] must fit the position embeddings
         self.max_context = min(MAX_CONTEXT, bert.config.max_position_embeddings - 16)
@@ -198,7 +202,13 @@ class MmbertSelector(TorchSelector):
     # ------------------------------------------------------------------ tensors
 
     def _tokenize(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False).input_ids
+        """One utterance's ids, memoised: training reads every utterance once per epoch."""
+        ids = self._token_ids.get(text)
+        if ids is None:
+            if len(self._token_ids) >= TOKEN_MEMO:
+                self._token_ids.clear()
+            ids = self._token_ids[text] = tuple(self.tokenizer(text, add_special_tokens=False).input_ids)
+        return list(ids)
 
     def context(self, context, speaker) -> list[int]:
         turns, _ = context_turns(context, speaker, self.rows)

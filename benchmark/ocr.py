@@ -84,9 +84,11 @@ class RapidOcrEngine:
 
     def read(self, image: Image.Image) -> str:
         if self._engine is None:
+            import torch
             from rapidocr_onnxruntime import RapidOCR
 
-            self._engine = RapidOCR(text_score=self.text_score)
+            # as many threads as torch may use: a --jobs worker has one core, not all of them
+            self._engine = RapidOCR(text_score=self.text_score, intra_op_num_threads=torch.get_num_threads())
         result, _ = self._engine(image.convert("RGB"))
         return _join_lines([(box, text) for box, text, _score in result or []])
 

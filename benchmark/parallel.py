@@ -1,13 +1,15 @@
 """``--jobs N``: train up to N selectors at once, each in a process of its own.
 
-Why: a tiny preset's training step is too small to keep two cores busy, so a run that trains
-seven selectors one after the other leaves cores idle for most of its training time. On a
-CPU, ``--jobs`` trains the run's missing checkpoints in parallel worker processes (each with
-``cores // N`` torch threads) before scoring starts; the run then loads them as usual.
+Why: a tiny preset's training step is too small to keep two cores busy (measured on a 2-core
+machine: two torch threads make a step 1.0-1.3x faster than one, not 2x), so a run that trains
+seven selectors one after the other leaves a core idle for most of its training time. On a
+CPU, ``--jobs`` trains the run's missing checkpoints in worker processes (each with
+``cores // N`` torch threads) while the run scores, in its usual order, those already trained.
 
-What it does not change: a checkpoint depends only on its key (selector config and code,
-training data, overrides, seed), never on the process that trained it, and each worker trains
-exactly as the run would have. Scoring stays in the run's process, in order. A worker rebuilds
+What it does not change: which checkpoint a plan gets (its key: selector config and code,
+training data, overrides, seed) and how it is trained. What it may change is the last bits of
+the weights: with another number of threads, float sums are added in another order, as on a
+machine with another number of cores, and training carries that along. A worker rebuilds
 the run's dataset and plans from the :class:`RunConfig` (both deterministic); a failing worker
 fails the run with its selector's one-line error, Ctrl-C or SIGTERM terminates every worker,
 and a training interrupted mid-way resumes from its last epoch next time, as a single process's
@@ -21,6 +23,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Sequence
+from typing import Any
 
 from benchmark.planning import PlannedSelector, phase, plan_selectors, train_plan
 from benchmark.run_config import RunConfig
@@ -45,6 +48,7 @@ def _worker_init(threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     os.environ["STICKERBENCH_PROGRESS"] = "lines"
+    os.environ["RAYON_NUM_THREADS"] = str(threads)  # the tokenizers' thread pool, started later
     torch.set_num_threads(threads)
 
 
@@ -66,37 +70,70 @@ def _train_in_worker(cfg: RunConfig, key: PlanKey, device: str) -> float | None:
     return train_plan(plan, dataset, cfg, device)
 
 
-def train_ahead(cfg: RunConfig, plans: Sequence[PlannedSelector], device: str, jobs: int) -> dict[PlanKey, float]:
-    """Train the plans whose checkpoint is missing, ``jobs`` at a time; seconds per plan trained.
+class TrainingPool:
+    """The plans whose checkpoint is missing, trained ``jobs`` at a time in worker processes.
 
-    Nothing happens with one job, or fewer than two checkpoints to train (the run trains those
-    itself, as always).
+    The run scores in its usual order meanwhile: :meth:`wait` blocks until one plan's checkpoint
+    is there, so a selector trained early is scored while the later ones still train. While
+    workers run, the run's own process uses one torch thread (it shares the cores with them);
+    it gets its threads back once every worker is done. With one job, or fewer than two
+    checkpoints to train, nothing is started and the run trains as it always did.
     """
-    todo = [p for p in plans if p.checkpoint is not None and not p.explicit_checkpoint and not p.checkpoint.exists()]
-    if jobs <= 1 or len(todo) < 2 or cfg.no_train:
-        return {}
-    jobs = min(jobs, len(todo))
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    log.warning("training %d checkpoints, %d at a time (%d torch threads each)", len(todo), jobs, threads)
-    context = multiprocessing.get_context("spawn")  # fork would copy a process that has started torch threads
-    pool = context.Pool(jobs, initializer=_worker_init, initargs=(threads,), maxtasksperchild=1)
-    try:
-        pending = {
-            (p.spec.key, p.seed_slot): pool.apply_async(_train_in_worker, (cfg, (p.spec.key, p.seed_slot), device))
-            for p in todo
-        }
-        seconds: dict[PlanKey, float] = {}
-        for plan in todo:
-            key = (plan.spec.key, plan.seed_slot)
-            with phase(plan.label, "fit"):
-                result = pending[key].get()
-            if result is not None:
-                seconds[key] = result
-        pool.close()
+
+    def __init__(self, cfg: RunConfig, plans: Sequence[PlannedSelector], device: str, jobs: int):
+        todo = [
+            p for p in plans if p.checkpoint is not None and not p.explicit_checkpoint and not p.checkpoint.exists()
+        ]
+        self._todo = todo if jobs > 1 and len(todo) > 1 and not cfg.no_train else []
+        self._jobs = min(jobs, len(self._todo))
+        self._cfg, self._device = cfg, device
+        self._pool = None
+        self._pending: dict[PlanKey, Any] = {}
+        self._threads: int | None = None
+
+    def __enter__(self) -> "TrainingPool":
+        if not self._todo:
+            return self
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // self._jobs)
+        log.warning(
+            "training %d checkpoints, %d at a time (%d torch threads each)", len(self._todo), self._jobs, threads
+        )
+        context = multiprocessing.get_context("spawn")  # fork would copy a process that has started torch threads
+        self._pool = context.Pool(self._jobs, initializer=_worker_init, initargs=(threads,), maxtasksperchild=1)
+        for p in self._todo:
+            key = (p.spec.key, p.seed_slot)
+            self._pending[key] = self._pool.apply_async(_train_in_worker, (self._cfg, key, self._device))
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        return self
+
+    def wait(self, plan: PlannedSelector) -> float | None:
+        """Seconds a worker spent training ``plan``; ``None`` when no worker trains it."""
+        result = self._pending.pop((plan.spec.key, plan.seed_slot), None)
+        if result is None:
+            return None
+        with phase(plan.label, "fit"):
+            seconds = result.get()
+        if not self._pending:
+            self._restore_threads()
         return seconds
-    except BaseException:
-        pool.terminate()  # a failure or an interrupt: no worker trains on unattended
-        raise
-    finally:
-        pool.join()
-        del pool  # the traceback keeps this frame: release the pool's semaphores before exit
+
+    def _restore_threads(self) -> None:
+        if self._threads is not None:
+            import torch
+
+            torch.set_num_threads(self._threads)
+            self._threads = None
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if self._pool is None:
+            return
+        if kind is None and not self._pending:
+            self._pool.close()
+        else:
+            self._pool.terminate()  # a failure or an interrupt: no worker trains on unattended
+        self._pool.join()
+        self._pool = None  # the traceback keeps this frame: release the pool's semaphores before exit
+        self._restore_threads()

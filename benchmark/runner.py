@@ -28,7 +28,7 @@ from benchmark.datasets import cache_root, load_dataset
 from benchmark.distributed import DistInfo, init_distributed
 from benchmark.errors import BenchmarkError
 from benchmark.evaluator import SplitScores, evaluate_split, scores_of_file
-from benchmark.parallel import resolve_jobs, train_ahead
+from benchmark.parallel import TrainingPool, resolve_jobs
 from benchmark.planning import PlannedSelector, obtain, phase, plan_selectors
 from benchmark.pool import Shortlist
 from benchmark.precision import check_autocast
@@ -196,13 +196,13 @@ def run(
         plans = sorted(plans, key=lambda p: order.index(p.spec.key))
         try:
             labeller = slice_labeller(dataset, cache_root())
-            trained = {}
-            if info.world == 1 and given_dataset is None:  # workers rebuild the dataset from cfg
-                unfinished = [p for p in plans if _todo(p, results, splits)]
-                trained = train_ahead(cfg, unfinished, device, resolve_jobs(cfg.jobs, device))
-            for plan in plans:
-                seconds = trained.get((plan.spec.key, plan.seed_slot))
-                _run_selector(plan, results, dataset, manifests, splits, cfg, device, out, labeller, info, seconds)
+            # --jobs workers rebuild the dataset from cfg, so a dataset object handed in trains here
+            parallel = info.world == 1 and given_dataset is None
+            unfinished = [p for p in plans if parallel and _todo(p, results, splits)]
+            with TrainingPool(cfg, unfinished, device, resolve_jobs(cfg.jobs, device)) as pool:
+                for plan in plans:
+                    seconds = pool.wait(plan)
+                    _run_selector(plan, results, dataset, manifests, splits, cfg, device, out, labeller, info, seconds)
             barrier(info)  # every rank is done before any leaves the group
         finally:
             if (
