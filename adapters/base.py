@@ -73,6 +73,9 @@ class TorchSelector(ABC):
     supports_emotion: ClassVar[bool] = False
     early_stopping: ClassVar[bool] = True  # False: the harness's validation callable is ignored (zero-shot)
     batch_unit: ClassVar[str] = "queries"  # "pairs" for a cross-encoder (benchmark.batching)
+    # Rough seconds to train the tiny preset on MojiChat on a 2-core CPU (measured, shared caches
+    # included): it only orders --jobs workers, longest first (benchmark.parallel).
+    train_cost: ClassVar[float] = 1.0
 
     def __init__(self, ctx: SelectorContext):
         if ctx.preset not in ("tiny", "paper"):

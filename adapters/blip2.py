@@ -119,6 +119,7 @@ class Blip2Recipe:
 
 class Blip2Selector(TorchSelector):
     name = "blip2"
+    train_cost = 55
     batch_unit = "pairs"
     description = "BLIP-2 Q-Former image-text matching head (only the ITM head is tuned)"
     reference = "Li et al., BLIP-2, ICML 2023"

@@ -182,6 +182,7 @@ def make_backend(ctx: SelectorContext):
 
 class ClipSelector(TorchSelector):
     name = "clip"
+    train_cost = 45
     description = "CLIP dual encoder fine-tuned contrastively on the last utterance"
     reference = "Radford et al., ICML 2021; fine-tuned as in CKS (ACM MM 2024) appendix A.2"
     license = "MIT"

@@ -130,6 +130,7 @@ class FromageRecipe:
 
 class FromageSelector(TorchSelector):
     name = "fromage"
+    train_cost = 25
     description = "frozen LM + frozen CLIP, linear maps and a [RET] token; zero-shot on the dialogue task"
     reference = (
         "Koh, Salakhutdinov, Fried: Grounding Language Models to Images for Multimodal Inputs and Outputs, ICML 2023"

@@ -128,6 +128,7 @@ class MmbertRecipe:
 
 class MmbertSelector(TorchSelector):
     name = "mmbert"
+    train_cost = 235
     batch_unit = "pairs"
     description = "multitask multimodal BERT: context + 11 OCR slots + CLIP image token, matching logit"
     reference = "nonstopfor/Sticker-Selection (DSTC10 Track 1); reported as MMBERT in CKS (ACM MM 2024)"

@@ -126,6 +126,7 @@ class ModGptRecipe:
 
 class ModGptSelector(TorchSelector):
     name = "mod-gpt"
+    train_cost = 60
     description = "GPT-2 with CLIP sticker embeddings in the sequence; [TAG] state regresses the sticker feature"
     reference = "DSTC10 Track 1 MOD baseline (lizekang/DSTC10-MOD, MOD-GPT-E); Fei et al. 2021"
     license = "MIT"

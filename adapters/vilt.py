@@ -107,6 +107,7 @@ class ViltRecipe:
 
 class ViltSelector(TorchSelector):
     name = "vilt"
+    train_cost = 70
     batch_unit = "pairs"
     description = "ViLT image-text matching cross-encoder"
     reference = "Kim et al., ViLT, ICML 2021"

@@ -141,8 +141,9 @@ def add_compute_args(g: argparse._ArgumentGroup) -> None:
         default=1,
         metavar="N|auto",
         help="train up to N missing checkpoints at once, each in a process of its own with cores/N torch "
-        "threads, before scoring (auto: one per CPU core, at most 8, and 1 on a GPU; default 1). A checkpoint "
-        "does not depend on it: only how long the run takes does",
+        "threads, while the run scores the selectors already trained (auto: one more than the CPU cores, at "
+        "most 8, and 1 on a GPU; default 1). Another thread count rounds float sums differently, so the "
+        "weights can differ slightly from a --jobs 1 run, as on another machine",
     )
 
 

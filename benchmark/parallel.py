@@ -23,8 +23,10 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Sequence
-from typing import Any
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
+from benchmark.errors import BenchmarkError
 from benchmark.planning import PlannedSelector, phase, plan_selectors, train_plan
 from benchmark.run_config import RunConfig
 
@@ -34,9 +36,11 @@ PlanKey = tuple[str, int | None]  # (selector key, seed slot)
 
 
 def resolve_jobs(jobs: int | str, device: str) -> int:
-    """``auto``: one job per core on a CPU (at most 8), one on a GPU; a number is taken as given."""
+    """``auto`` on a CPU: one job per core and one more (at most 8), so that a worker waiting for
+    a cache another one is filling (OCR, the tiny CLIP) leaves no core idle; one on a GPU. A
+    number is taken as given."""
     if jobs == "auto":
-        return min(os.cpu_count() or 1, 8) if device == "cpu" else 1
+        return min((os.cpu_count() or 1) + 1, 8) if device == "cpu" else 1
     return int(jobs)
 
 
@@ -53,7 +57,7 @@ def _worker_init(threads: int) -> None:
 
 
 def _exit_on_sigterm(signum, frame) -> None:
-    """Pool.terminate's SIGTERM: exit through Python, so the worker's semaphores are released."""
+    """The run's SIGTERM to its workers: exit through Python, so their semaphores are released."""
     raise SystemExit(1)
 
 
@@ -84,11 +88,12 @@ class TrainingPool:
         todo = [
             p for p in plans if p.checkpoint is not None and not p.explicit_checkpoint and not p.checkpoint.exists()
         ]
+        todo.sort(key=lambda p: -float(getattr(p.selector, "train_cost", 1.0)))  # the longest first
         self._todo = todo if jobs > 1 and len(todo) > 1 and not cfg.no_train else []
         self._jobs = min(jobs, len(self._todo))
         self._cfg, self._device = cfg, device
         self._pool = None
-        self._pending: dict[PlanKey, Any] = {}
+        self._pending: dict[PlanKey, Future] = {}
         self._threads: int | None = None
 
     def __enter__(self) -> "TrainingPool":
@@ -100,11 +105,16 @@ class TrainingPool:
         log.warning(
             "training %d checkpoints, %d at a time (%d torch threads each)", len(self._todo), self._jobs, threads
         )
-        context = multiprocessing.get_context("spawn")  # fork would copy a process that has started torch threads
-        self._pool = context.Pool(self._jobs, initializer=_worker_init, initargs=(threads,), maxtasksperchild=1)
+        self._pool = ProcessPoolExecutor(
+            self._jobs,
+            mp_context=multiprocessing.get_context("spawn"),  # fork would copy a process running torch threads
+            initializer=_worker_init,
+            initargs=(threads,),
+            max_tasks_per_child=1,  # a finished worker's memory goes back at once
+        )
         for p in self._todo:
             key = (p.spec.key, p.seed_slot)
-            self._pending[key] = self._pool.apply_async(_train_in_worker, (self._cfg, key, self._device))
+            self._pending[key] = self._pool.submit(_train_in_worker, self._cfg, key, self._device)
         self._threads = torch.get_num_threads()
         torch.set_num_threads(1)
         return self
@@ -115,7 +125,14 @@ class TrainingPool:
         if result is None:
             return None
         with phase(plan.label, "fit"):
-            seconds = result.get()
+            try:
+                seconds = result.result()
+            except BrokenProcessPool:
+                raise BenchmarkError(
+                    f"{plan.label}: a --jobs worker process died before it finished (killed, out of memory, or "
+                    "started from a script it cannot re-import, such as standard input); run it from a file or "
+                    "pass --jobs 1"
+                ) from None
         if not self._pending:
             self._restore_threads()
         return seconds
@@ -130,10 +147,11 @@ class TrainingPool:
     def __exit__(self, kind, error, traceback) -> None:
         if self._pool is None:
             return
-        if kind is None and not self._pending:
-            self._pool.close()
-        else:
-            self._pool.terminate()  # a failure or an interrupt: no worker trains on unattended
-        self._pool.join()
+        if kind is not None:  # a failure or an interrupt: no worker trains on unattended
+            for future in self._pending.values():
+                future.cancel()
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = None  # the traceback keeps this frame: release the pool's semaphores before exit
         self._restore_threads()

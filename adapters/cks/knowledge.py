@@ -40,12 +40,17 @@ class KnowledgeCache:
         self.dir = Path(root) / "knowledge" / fingerprint
         self.relations = relations
         self._vectors: dict[tuple[str, str], torch.Tensor] = {}
+        self._shards: set[str] = set()
         self._read_shards()
 
     def _read_shards(self) -> None:
+        """Read the shards not read yet (another process may have written some meanwhile)."""
         from safetensors import SafetensorError, safe_open
 
         for shard in sorted(self.dir.glob("*.safetensors")):
+            if shard.name in self._shards:
+                continue
+            self._shards.add(shard.name)
             try:
                 with safe_open(str(shard), framework="pt") as f:
                     meta = f.metadata()
@@ -85,9 +90,9 @@ class KnowledgeCache:
         from safetensors.torch import save
 
         meta = {"keys": json.dumps(keys, ensure_ascii=False), "texts": json.dumps(texts, ensure_ascii=False)}
-        atomic_write_bytes(
-            self.dir / f"{uuid.uuid4().hex}.safetensors", save({"vectors": vectors.contiguous().float()}, metadata=meta)
-        )
+        name = f"{uuid.uuid4().hex}.safetensors"
+        atomic_write_bytes(self.dir / name, save({"vectors": vectors.contiguous().float()}, metadata=meta))
+        self._shards.add(name)
         for key, vector in zip(keys, vectors):
             self._vectors[key] = vector
 

@@ -55,6 +55,7 @@ from stickerbench.models.cks.model import CKS, CKSConfig, DialogueInputs
 
 class CKSSelector(TorchSelector):
     name = "cks"
+    train_cost = 150
     batch_unit = "pairs"
     description = "CKS: knowledge-enhanced utterances, deconfounded visual features, multimodal encoder"
     reference = "Chen et al., Deconfounded Emotion Guidance Sticker Selection with Causal Inference, ACM MM 2024"
