@@ -18,6 +18,7 @@ would.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -25,6 +26,7 @@ import signal
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 
 from benchmark.errors import BenchmarkError
 from benchmark.planning import PlannedSelector, phase, plan_selectors, train_plan
@@ -62,16 +64,31 @@ def _exit_on_sigterm(signum, frame) -> None:
 
 
 def _train_in_worker(cfg: RunConfig, key: PlanKey, device: str) -> float | None:
-    from benchmark.datasets import load_dataset
-    from benchmark.registry import include_package
+    """Rebuild the one selector of ``key`` (building the run's others would import every adapter)
+    and train it; a worker keeps its dataset and imports for the next plan it is given."""
+    from benchmark.registry import include_package, parse_model_spec
 
     for module in cfg.include_packages:
         include_package(module)
-    dataset = load_dataset(
-        cfg.dataset, cfg.data_dir, cfg.data_files, language=cfg.language, annotated_only=cfg.annotated_only
+    entry = next(m for m in cfg.models if parse_model_spec(m, cfg.default_preset()).key == key[0])
+    one = replace(cfg, models=[entry])
+    dataset = _dataset(cfg)
+    plan = next(p for p in plan_selectors(one, dataset, device) if (p.spec.key, p.seed_slot) == key)
+    return train_plan(plan, dataset, one, device)
+
+
+@functools.cache
+def _dataset_of(name: str, data_dir, files: tuple, language: str, annotated_only: bool):
+    from benchmark.datasets import load_dataset
+
+    return load_dataset(name, data_dir, dict(files), language=language, annotated_only=annotated_only)
+
+
+def _dataset(cfg: RunConfig):
+    """The run's dataset, loaded once per worker."""
+    return _dataset_of(
+        cfg.dataset, cfg.data_dir, tuple(sorted(cfg.data_files.items())), cfg.language, cfg.annotated_only
     )
-    plan = next(p for p in plan_selectors(cfg, dataset, device) if (p.spec.key, p.seed_slot) == key)
-    return train_plan(plan, dataset, cfg, device)
 
 
 class TrainingPool:
@@ -110,7 +127,6 @@ class TrainingPool:
             mp_context=multiprocessing.get_context("spawn"),  # fork would copy a process running torch threads
             initializer=_worker_init,
             initargs=(threads,),
-            max_tasks_per_child=1,  # a finished worker's memory goes back at once
         )
         for p in self._todo:
             key = (p.spec.key, p.seed_slot)
