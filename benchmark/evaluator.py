@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,23 +32,14 @@ import numpy as np
 from benchmark.batching import batch_unit, query_batches
 from benchmark.errors import BenchmarkError, SelectorError
 from benchmark.io import JsonlAppender, atomic_write_text, read_jsonl
-from benchmark.metrics import MetricAccumulator, row_metrics, row_values
+from benchmark.metrics import MetricAccumulator
+from benchmark.prediction_scores import SplitScores, scores_of_file
 from benchmark.progress import progress_bar
 from benchmark.selector import Selector
-from benchmark.slices import slice_metrics
 from benchmark.types import CandidateSet, Query, Sample, ScoreBatch, query_for
 
 EmotionHead = Callable[[Sequence[Query]], object]
 RankingFields = Callable[[Sample, CandidateSet, np.ndarray], dict]  # a row's ranking part, when not per candidate
-
-
-@dataclass(frozen=True)
-class SplitScores:
-    metrics: dict[str, float | None]
-    stderr: dict[str, float | None]
-    n: int
-    seconds: float
-    slices: dict[str, dict[str, dict]] | None = None  # slice → value → {n, metrics}, with slice_labels
 
 
 class ScoredBatch(NamedTuple):
@@ -305,17 +295,6 @@ def _rows_already_written(path: Path, expected: dict[str, CandidateSet]) -> list
     return rows
 
 
-def _check_one_row_per_sample(path: Path, sample_ids: Sequence[str]) -> None:
-    written = [row.get("sample_id") for _, row in read_jsonl(path)]
-    if sorted(written) != sorted(sample_ids):
-        missing = sorted(set(sample_ids) - set(written))
-        extra = len(written) - len(set(written))
-        raise SelectorError(
-            f"{path}: holds {len(written)} rows for {len(sample_ids)} samples ({len(missing)} missing, "
-            f"{extra} doubled); it was written by something else than this run — pass --overwrite"
-        )
-
-
 def evaluate_split(
     selector: Selector,
     samples: Sequence[Sample],
@@ -368,30 +347,5 @@ def evaluate_split(
     return scores_of_file(predictions_path, samples, time.perf_counter() - started, slice_labels is not None)
 
 
-def scores_of_file(path: Path, samples: Sequence[Sample], seconds: float, with_slices: bool) -> SplitScores:
-    """A finished split's numbers, from its predictions file once it holds one row per sample."""
-    _check_one_row_per_sample(path, [s.sample_id for s in samples])
-    acc = accumulate_predictions(path)
-    slices = slice_metrics(row for _, row in read_jsonl(path)) if with_slices else None
-    return SplitScores(metrics=acc.result(), stderr=acc.stderr(), n=len(samples), seconds=seconds, slices=slices)
-
-
 def _dump(row: dict) -> str:
     return json.dumps(row, separators=(",", ":")) + "\n"
-
-
-def accumulate_predictions(path: Path) -> MetricAccumulator:
-    """Every row of a predictions file, accumulated: metrics and their standard errors.
-
-    Rows written before task 3 existed have no ``task3_logits``: their task-3 metrics are ``None``.
-    """
-    acc = None
-    for _, row in read_jsonl(path):
-        acc = acc or MetricAccumulator(metrics=row_metrics(row))
-        acc.add_values(row_values(row))
-    return acc or MetricAccumulator()
-
-
-def metrics_from_predictions(path: Path) -> dict[str, float | None]:
-    """Recompute every metric from a predictions file alone."""
-    return accumulate_predictions(path).result()

@@ -27,11 +27,12 @@ from benchmark.candidates import (
 from benchmark.datasets import cache_root, load_dataset
 from benchmark.distributed import DistInfo, init_distributed
 from benchmark.errors import BenchmarkError
-from benchmark.evaluator import SplitScores, evaluate_split, scores_of_file
+from benchmark.evaluator import evaluate_split
 from benchmark.parallel import TrainingPool, resolve_jobs
 from benchmark.planning import PlannedSelector, obtain, phase, plan_selectors
 from benchmark.pool import Shortlist
 from benchmark.precision import check_autocast
+from benchmark.prediction_scores import SplitScores, scores_of_file
 from benchmark.provenance import directory_sha256, harness_info
 from benchmark.registry import include_package
 from benchmark.rerank import arrange_plans, first_stage_sha, split_inputs

@@ -56,13 +56,15 @@ def slice_labeller(dataset: Dataset, cache_dir: Path | None = None) -> SliceLabe
     return SliceLabeller(dataset, mined)
 
 
-def slice_metrics(rows: Iterable[dict]) -> dict[str, dict[str, dict]]:
-    """``slice → value → {n, metrics}`` from predictions rows that carry ``"slices"``."""
+def slice_metrics(rows: Iterable[dict | tuple[dict, dict]]) -> dict[str, dict[str, dict]]:
+    """``slice → value → {n, metrics}`` from predictions rows that carry ``"slices"``; a row may
+    come with its ``row_values`` already computed, as ``(row, values)``."""
     accumulators: dict[tuple[str, str], MetricAccumulator] = {}
-    for row in rows:
+    for item in rows:
+        row, values = item if isinstance(item, tuple) else (item, None)
         if row.get("gold") is None:
             continue
-        values = row_values(row)
+        values = row_values(row) if values is None else values
         for name, value in (row.get("slices") or {}).items():
             accumulators.setdefault((name, value), MetricAccumulator(metrics=row_metrics(row))).add_values(values)
     out: dict[str, dict[str, dict]] = {}

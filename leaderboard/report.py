@@ -71,8 +71,9 @@ def _rows(run_dir: Path, results: RunResults, split: str) -> dict[str, dict[str,
     return rows
 
 
-def _recall1(row: dict) -> float | None:
-    return row_values(row).get("recall@1")
+def _recall1(rows: dict[str, dict[str, dict]]) -> dict[str, dict[str, float | None]]:
+    """model → sample id → the row's R@1, computed once for the forest plot and every slice chart."""
+    return {m: {sid: row_values(r).get("recall@1") for sid, r in by_id.items()} for m, by_id in rows.items()}
 
 
 def _shown(row: dict, gold: str | None, picks: Sequence[str], width: int = 10) -> list[str]:
@@ -108,9 +109,8 @@ def _table(sources: dict[str, Source], bold: Marks) -> list[dict]:
     return table
 
 
-def _forest(rows: dict[str, dict[str, dict]], split: str, seed: int) -> str:
-    values = {m: {sid: _recall1(r) for sid, r in by_id.items()} for m, by_id in rows.items()}
-    values = {m: v for m, v in values.items() if v and None not in v.values()}
+def _forest(recall1: dict[str, dict[str, float | None]], split: str, seed: int) -> str:
+    values = {m: v for m, v in recall1.items() if v and None not in v.values()}
     if len(values) < 2:
         return ""
     ids = sorted(set.intersection(*(set(v) for v in values.values())))
@@ -125,18 +125,17 @@ def _forest(rows: dict[str, dict[str, dict]], split: str, seed: int) -> str:
     return svg.forest(lines, f"R@1 difference to the best ({best}), points, 95% CI")
 
 
-def _slice_charts(rows: dict[str, dict[str, dict]], labels: dict[str, dict[str, str]]) -> list[str]:
+def _slice_charts(recall1: dict[str, dict[str, float | None]], labels: dict[str, dict[str, str]]) -> list[str]:
     charts = []
     for name in SLICES:
         groups = sorted({lab[name] for lab in labels.values() if name in lab})
         if len(groups) < 2:
             continue
         series = {}
-        for model, by_id in rows.items():
+        for model, by_id in recall1.items():
             series[model] = []
             for value in groups:
-                hits = [_recall1(r) for sid, r in by_id.items() if labels.get(sid, {}).get(name) == value]
-                hits = [h for h in hits if h is not None]
+                hits = [h for sid, h in by_id.items() if h is not None and labels.get(sid, {}).get(name) == value]
                 series[model].append(100 * float(np.mean(hits)) if hits else None)
         counts = Counter(lab[name] for lab in labels.values() if name in lab)
         charts.append(svg.grouped_bars([f"{g} ({counts[g]})" for g in groups], series, f"R@1 by {name} (n per value)"))
@@ -224,14 +223,15 @@ def render_report(
             continue
         bold = marks(sources, split, [key for key, _ in COLUMNS], first.seed, significance)
         labels = {s.sample_id: labeller.labels(s) for s in dataset.split(split)} if labeller else {}
+        recall1 = _recall1(rows)
         splits.append(
             {
                 "name": split,
                 "candidates": cand,
                 "table": _table(sources, bold),
                 "bold_note": bold.note(dict(COLUMNS)),
-                "forest": _forest(rows, split, seed),
-                "slices": _slice_charts(rows, labels),
+                "forest": _forest(recall1, split, seed),
+                "slices": _slice_charts(recall1, labels),
                 "confusions": _confusions(rows, dataset.emotion_names if dataset else ()),
                 "cases": _cases(rows, dataset, split, thumbs, cases_per_split),
             }

@@ -7,8 +7,9 @@ import pytest
 
 from benchmark.candidates import sampled_candidates
 from benchmark.errors import SelectorError
-from benchmark.evaluator import evaluate_split, metrics_from_predictions, quick_metrics
+from benchmark.evaluator import evaluate_split, quick_metrics
 from benchmark.metrics import compute_metrics
+from benchmark.prediction_scores import metrics_from_predictions
 from benchmark.selector import SelectorMeta
 from benchmark.types import ScoreBatch
 

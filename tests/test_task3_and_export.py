@@ -12,9 +12,10 @@ from PIL import Image
 import benchmark
 from benchmark.datasets.synthetic import EMOTIONS, write_tiny_mod
 from benchmark.errors import BenchmarkError, SelectorError
-from benchmark.evaluator import evaluate_split, metrics_from_predictions
+from benchmark.evaluator import evaluate_split
 from benchmark.export import export_dstc10
 from benchmark.metrics import ALL_METRICS, MetricAccumulator
+from benchmark.prediction_scores import metrics_from_predictions
 from benchmark.rescore import rescore
 from benchmark.run_config import RunConfig
 from benchmark.selector import SelectorMeta
