@@ -142,8 +142,8 @@ def add_compute_args(g: argparse._ArgumentGroup) -> None:
         metavar="N|auto",
         help="train up to N missing checkpoints at once, each in a process of its own with cores/N torch "
         "threads, while the run scores the selectors already trained (auto: one more than the CPU cores, at "
-        "most 8, and 1 on a GPU; default 1). Another thread count rounds float sums differently, so the "
-        "weights can differ slightly from a --jobs 1 run, as on another machine",
+        "most 8, and 1 on a GPU; default 1). Another thread count rounds float sums differently, as on "
+        "another machine, and training carries that along like another seed",
     )
 
 

@@ -97,7 +97,7 @@ def test_a_damaged_cache_file_is_rebuilt(tmp_path):
     stickers = _store(tmp_path / "s", ["red"])
     engine = CountingEngine()
     ocr_stickers(stickers, engine, tmp_path / "cache", progress=False)
-    (cache_file,) = (tmp_path / "cache").iterdir()
+    (cache_file,) = (tmp_path / "cache").glob("*.json")  # (beside it, the lock file of concurrent fills)
     cache_file.write_text('{"fingerprint": "counting-v1", "texts": {')
     assert ocr_stickers(stickers, engine, tmp_path / "cache", progress=False) == {"0": "rgb 255 0 0"}
     assert engine.calls == 2
