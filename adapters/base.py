@@ -170,12 +170,14 @@ class TorchSelector(ABC):
     @property
     def feature_cache_dir(self) -> Path | None:
         """Where ``encode`` caches per-sticker features; ``None`` while training (weights move)."""
-        if self._training or not self.use_disk_cache:
-            return None
-        return self.features_root()
+        return None if self._training else self.frozen_feature_dir()
 
-    def features_root(self, kind: str | None = None) -> Path:
-        """``<cache>/features/<kind or name>``, with ``-bf16``/``-fp16`` for features encoded under autocast."""
+    def frozen_feature_dir(self, kind: str | None = None) -> Path | None:
+        """Where the features of an encoder that training never moves are cached (so while training
+        too): ``<cache>/features/<kind or name>``, with ``-bf16``/``-fp16`` for features encoded under
+        autocast; ``None`` when ``use_disk_cache`` is off."""
+        if not self.use_disk_cache:
+            return None
         mode, kind = self.scoring_autocast, kind or self.name
         return Path(self.ctx.cache_dir) / "features" / (kind if mode == "off" else f"{kind}-{mode}")
 

@@ -220,7 +220,7 @@ class Blip2Selector(TorchSelector):
     @property
     def vision_cache_dir(self) -> Path | None:
         """The vision encoder is frozen in every preset, so its features stay valid while training."""
-        return self.features_root() if self.use_disk_cache else None
+        return self.frozen_feature_dir()
 
     def vision_features(self, stickers: StickerStore, cache_dir: Path | None) -> dict[str, torch.Tensor]:
         was_training = self.model.vision_model.training

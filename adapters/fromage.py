@@ -251,7 +251,7 @@ class FromageSelector(TorchSelector):
 
     def encode(self, stickers: StickerStore) -> None:
         """CLIP pooled features of every sticker, once per content (CLIP is frozen)."""
-        cache = self.features_root("clip-pooled") if self.use_disk_cache else None
+        cache = self.frozen_feature_dir("clip-pooled")
         self.stickers.update(stickers, cache, self.device)
         self.rows, self.pooled = self.stickers.rows, self.stickers.matrix
 

@@ -222,7 +222,7 @@ class MmbertSelector(TorchSelector):
 
     def encode(self, stickers: StickerStore) -> None:
         """CLIP features and OCR tokens of every sticker, once per content (both fixed in training)."""
-        cache = self.features_root("clip-image") if self.use_disk_cache else None
+        cache = self.frozen_feature_dir("clip-image")
         self.stickers.update(stickers, cache, self.device)
         self.rows, self.table = self.stickers.rows, self.stickers.matrix
         texts = self.ocr_texts(stickers)

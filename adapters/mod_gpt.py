@@ -211,7 +211,7 @@ class ModGptSelector(TorchSelector):
 
     @property
     def clip_cache_dir(self) -> Path | None:
-        return self.features_root("clip-image") if self.use_disk_cache else None
+        return self.frozen_feature_dir("clip-image")
 
     def _clip_features(self, pixels) -> torch.Tensor:
         return self.model["clip"](pixels).float()

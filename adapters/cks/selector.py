@@ -178,8 +178,7 @@ class CKSSelector(TorchSelector):
     def _pixel_values(self, stickers: StickerStore, ids: Sequence[str]) -> torch.Tensor:
         todo = [i for i in dict.fromkeys(ids) if i not in self._pixels]
         if todo:
-            px = self.processor(images=[stickers.image(i) for i in todo], return_tensors="pt")["pixel_values"]
-            self._pixels.update(zip(todo, px))
+            self._pixels.update(zip(todo, self._preprocess([stickers.image(i) for i in todo])))
         return torch.stack([self._pixels[i] for i in ids])
 
     # -- tensors --------------------------------------------------------------------------
