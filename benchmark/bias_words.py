@@ -35,8 +35,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from scipy.stats import norm
+from statistics import NormalDist
 
 from benchmark.errors import DataError
 from benchmark.io import atomic_write_text, read_json
@@ -77,7 +76,7 @@ def mine_bias_words(dataset: Dataset, split: str = "train", min_count: int = MIN
     words_per_emotion = Counter()
     for (_, e), c in with_word.items():
         words_per_emotion[e] += c
-    threshold = norm.isf(ALPHA / (2 * len(words) * len(docs_per_emotion)))
+    threshold = -NormalDist().inv_cdf(ALPHA / (2 * len(words) * len(docs_per_emotion)))  # the upper-tail z
     mined = []
     for w in words:
         prior = PRIOR_STRENGTH * word_count[w] / total_words
