@@ -135,8 +135,18 @@ _RANKED = (
 def file_values(path: Path) -> dict[str, dict[str, float]]:
     """metric → ``{sample id: value}`` over the rows of a predictions file that define it: what
     :func:`benchmark.metrics.row_values` gives row by row (no ranking metric for a blind row, no
-    emotion metric without a label), with the gold's rank ranges computed a file at a time."""
-    rows = [row for _, row in read_jsonl(path)]
+    emotion metric without a label), with the gold's rank ranges computed a file at a time.
+
+    Remembered per file version (size and modification time), since one leaderboard asks for
+    the same files several times (the Markdown table, the report's tables, forest and slices);
+    the caller must not change what it gets."""
+    stat = Path(path).stat()
+    return _file_values(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=128)
+def _file_values(path: str, size: int, mtime_ns: int) -> dict[str, dict[str, float]]:
+    rows = [row for _, row in read_jsonl(Path(path))]
     columns: dict[str, dict[str, float]] = {}
     for key, target, per_sample in _RANKED:
         picked = [(r["sample_id"], r[key], t) for r in rows if r.get(key) is not None and (t := target(r)) is not None]

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.bias_words import mine_bias_words
+from benchmark.compare import file_values
 from benchmark.io import read_jsonl
-from benchmark.metrics import row_values
 from benchmark.results import RunResults, load_results
 from benchmark.slices import SLICES, SliceLabeller
 from benchmark.stats import comparison_rng, paired_comparison
@@ -71,9 +71,15 @@ def _rows(run_dir: Path, results: RunResults, split: str) -> dict[str, dict[str,
     return rows
 
 
-def _recall1(rows: dict[str, dict[str, dict]]) -> dict[str, dict[str, float | None]]:
-    """model → sample id → the row's R@1, computed once for the forest plot and every slice chart."""
-    return {m: {sid: row_values(r).get("recall@1") for sid, r in by_id.items()} for m, by_id in rows.items()}
+def _recall1(rows: dict[str, dict[str, dict]], sources: dict[str, Source]) -> dict[str, dict[str, float | None]]:
+    """model → sample id → the row's R@1 (``None`` for a blind row), for the forest plot and every
+    slice chart, from the values the significance marks computed from the same file."""
+    recall1 = {}
+    for model, by_id in rows.items():
+        source = sources[model]
+        values = file_values(source.run_dir / source.result.predictions).get("recall@1", {})
+        recall1[model] = {sid: values.get(sid) for sid in by_id}
+    return recall1
 
 
 def _shown(row: dict, gold: str | None, picks: Sequence[str], width: int = 10) -> list[str]:
@@ -223,7 +229,7 @@ def render_report(
             continue
         bold = marks(sources, split, [key for key, _ in COLUMNS], first.seed, significance)
         labels = {s.sample_id: labeller.labels(s) for s in dataset.split(split)} if labeller else {}
-        recall1 = _recall1(rows)
+        recall1 = _recall1(rows, sources)
         splits.append(
             {
                 "name": split,
