@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,11 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.errors import DataError
+from benchmark.errors import BenchmarkError, DataError
 from benchmark.io import atomic_write_text, read_jsonl
 from benchmark.negatives import MatchedDesign
 from benchmark.pool import ALL, load_pool_manifest, pool_fingerprint, pool_manifest_text, pool_sets
-from benchmark.types import CandidateSet, Sample
+from benchmark.types import CandidateSet, Dataset, Sample
+
+log = logging.getLogger("stickerbench")
 
 STRATEGIES = ("sampled", "official", "all")
 NEGATIVES = ("matched", "uniform")
@@ -231,3 +234,33 @@ def load_manifest(path: Path) -> list[CandidateSet]:
         if gold is not None and gold not in sets[-1].candidates:
             raise DataError(f"{path}:{lineno}: gold {sets[-1].gold!r} is not among the candidates")
     return sets
+
+
+def evaluation_splits(
+    dataset: Dataset, requested: list[str] | None, strategy: str = "sampled", defaulted: bool = False
+) -> list[str]:
+    """Default: every split but ``train``; with official candidates, the splits that have them
+    (validation too, when the dataset ships its task-2 file). ``defaulted``: official sets were
+    not asked for but are the dataset's default, which the error says."""
+    if requested:
+        for split in requested:
+            dataset.split(split)
+        return list(requested)
+    splits = [s for s in dataset.splits if s != "train"]
+    blind = [s for s in splits if s in dataset.info.get("blind_splits", ())]
+    if strategy != "official" and blind:
+        log.warning(
+            "skipping blind split(s) %s: without answers they can only be scored on official candidate sets "
+            "(--candidates official)",
+            ", ".join(blind),
+        )
+        splits = [s for s in splits if s not in blind]
+    if strategy == "official":
+        splits = [s for s in splits if dataset.splits[s] and OFFICIAL_KEY in dataset.splits[s][0].meta]
+        if not splits:
+            why = f" (the default on --dataset {dataset.name})" if defaulted else ""
+            raise BenchmarkError(
+                f"dataset {dataset.name!r} has no split with official candidate sets (task-2 files) for "
+                f"--candidates official{why}; add the task-2 files or pass --candidates sampled"
+            )
+    return splits

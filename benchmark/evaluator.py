@@ -308,8 +308,10 @@ def evaluate_split(
     split: str | None = None,
     slice_labels: Callable[[Sample], dict[str, str]] | None = None,
     ranking: RankingFields | None = None,
-) -> SplitScores:
-    """Score every sample not yet in ``predictions_path``, append its row, and return metrics.
+    summary: bool = True,
+) -> SplitScores | None:
+    """Score every sample not yet in ``predictions_path``, append its row, and return metrics
+    (``summary=False``: nothing, for a shard whose numbers come from the merged file).
 
     The metrics are computed from the file, after checking that it holds exactly one row per
     sample: a split is never reported finished with rows missing or doubled. With
@@ -344,6 +346,8 @@ def evaluate_split(
                     out.write(prediction_row(sample, cands, batch.scores[i], logits, batch.task3[i], labels, ranking))
     elif not predictions_path.exists():
         atomic_write_text(predictions_path, "")
+    if not summary:
+        return None
     return scores_of_file(predictions_path, samples, time.perf_counter() - started, slice_labels is not None)
 
 

@@ -10,6 +10,7 @@ from benchmark.candidates import CandidateManifest
 from benchmark.errors import BenchmarkError
 from benchmark.results import Identity, ModelResult, RunResults
 from benchmark.seeds import predictions_file
+from benchmark.sharding import shard_files
 from benchmark.types import Dataset
 
 log = logging.getLogger("stickerbench")
@@ -80,7 +81,9 @@ class ResumeConflicts:
             entry.splits.pop(split, None)  # with seeds, the aggregate goes with any of its seeds
             if seed is not None and seed in entry.seeds:
                 entry.seeds[seed].splits.pop(split, None)
-            (self.out / predictions_file(model, split, seed)).unlink(missing_ok=True)
+            stale = self.out / predictions_file(model, split, seed)
+            for path in [stale, *shard_files(stale)]:
+                path.unlink(missing_ok=True)
         self.found.clear()
 
 

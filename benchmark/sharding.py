@@ -13,6 +13,7 @@ stops every rank with the same one-line message instead of leaving them waiting.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -32,6 +33,11 @@ def shard_of(sample_id: str, world: int) -> int:
 
 def shard_path(predictions: Path, rank: int, world: int) -> Path:
     return predictions.with_name(f"{predictions.stem}.shard{rank}-of-{world}.jsonl")
+
+
+def shard_files(predictions: Path) -> list[Path]:
+    """Every shard file of ``predictions``, whatever the number of shards it was cut into."""
+    return sorted(predictions.parent.glob(f"{glob.escape(predictions.stem)}.shard*-of-*.jsonl"))
 
 
 def on_main(info: DistInfo, work: Callable[[], T]) -> T:
@@ -68,7 +74,7 @@ def merge_shards(predictions: Path, world: int, sample_ids: Sequence[str]) -> No
     for shard in shards:
         for lineno, row in read_jsonl(shard):
             if row["sample_id"] in rows:
-                raise DataError(f"{shard}:{lineno}: sample {row['sample_id']} was scored by two ranks")
+                raise DataError(f"{shard}:{lineno}: sample {row['sample_id']} was scored by two shards")
             rows[row["sample_id"]] = json.dumps(row, separators=(",", ":")) + "\n"
     missing = [s for s in sample_ids if s not in rows]
     if missing or len(rows) != len(sample_ids):
@@ -77,7 +83,7 @@ def merge_shards(predictions: Path, world: int, sample_ids: Sequence[str]) -> No
             f"({len(missing)} missing, e.g. {missing[:1]}); re-run the same command to finish them"
         )
     atomic_write_text(predictions, "".join(rows[s] for s in sample_ids))
-    for shard in shards:
+    for shard in shard_files(predictions):  # with those of an earlier run cut into another number of shards
         shard.unlink(missing_ok=True)
 
 
