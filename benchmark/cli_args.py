@@ -141,7 +141,7 @@ def add_compute_args(g: argparse._ArgumentGroup) -> None:
         default=1,
         metavar="N|auto",
         help="train up to N missing checkpoints at once, each in a process of its own with cores/N torch "
-        "threads, while the run scores the selectors already trained; once a core is free of training, N-1 "
+        "threads, while the run scores the selectors already trained; once fewer trainings than N run, N-1 "
         "scoring workers take whole selectors or pieces of splits beside the run (auto: one more than the CPU "
         "cores, at most 8, scoring in one process per core, and 1 on a GPU; default 1). Another thread count "
         "rounds float sums differently, as on another machine, and training carries that along like another "

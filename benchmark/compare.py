@@ -137,15 +137,15 @@ def file_values(path: Path) -> dict[str, dict[str, float]]:
     :func:`benchmark.metrics.row_values` gives row by row (no ranking metric for a blind row, no
     emotion metric without a label), with the gold's rank ranges computed a file at a time.
 
-    Remembered per file version (size and modification time), since one leaderboard asks for
+    Remembered per file version (inode, size, change times), since one leaderboard asks for
     the same files several times (the Markdown table, the report's tables, forest and slices);
     the caller must not change what it gets."""
     stat = Path(path).stat()
-    return _file_values(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    return _file_values(str(Path(path).resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 @lru_cache(maxsize=128)
-def _file_values(path: str, size: int, mtime_ns: int) -> dict[str, dict[str, float]]:
+def _file_values(path: str, *version: int) -> dict[str, dict[str, float]]:
     rows = [row for _, row in read_jsonl(Path(path))]
     columns: dict[str, dict[str, float]] = {}
     for key, target, per_sample in _RANKED:

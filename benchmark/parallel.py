@@ -6,11 +6,12 @@ seven selectors one after the other leaves a core idle for most of its training 
 CPU, ``--jobs`` trains the run's missing checkpoints in worker processes (each with
 ``cores // N`` torch threads) while the run scores, in its usual order, those already trained.
 
-Scoring uses the cores too, once a core is free of training: one scoring worker per core but
-the run's own (at most N - 1) rebuilds a trained selector from its checkpoint and either takes
-a whole selector, all its splits, while the run goes on with the next one, or takes pieces of a
-split the run is scoring (:meth:`WorkerPool.score_in_shards`). A split scored in pieces is cut
-by sample id into ``2 x`` as many shard files as processes, as under ``torchrun``
+Scoring uses the cores too, once fewer trainings than N are running: one scoring worker per
+core but the run's own (at most N - 1) rebuilds a trained selector from its checkpoint and
+either takes a whole selector, one split at a time, while the run goes on with the next one
+(the run takes back the splits it has not started once it has nothing else to do), or takes
+pieces of a split the run is scoring (:meth:`WorkerPool.score_in_shards`). A split scored in
+pieces is cut by sample id into ``2 x`` as many shard files as processes, as under ``torchrun``
 (:mod:`benchmark.sharding`), and merged into the usual predictions file; a killed run resumes
 each shard file with the same ``--jobs`` on the same machine.
 
@@ -26,12 +27,14 @@ interrupted mid-way resumes from its last epoch next time, as a single process's
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import multiprocessing
 import os
+import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +57,10 @@ from benchmark.workers import (
 
 log = logging.getLogger("stickerbench")
 
+_DIED = (
+    "{what}: a --jobs worker process died before it finished (killed, out of memory, or started from a "
+    "script it cannot re-import, such as standard input); run it from a file or pass --jobs 1"
+)
 PIECES_PER_PROCESS = 2  # a split is cut finer than the processes, so that none waits long for another
 WORTH_PREPARING = 1.0  # seconds: a piece this long is worth a worker's loading the selector for it
 
@@ -85,8 +92,11 @@ class _Scorer:
 
     def give(self, key: PlanKey, task: Callable, *args) -> Future:
         self.tasks = [t for t in self.tasks if not t.done()]
+        try:
+            self.tasks.append(self.pool.submit(task, *args))
+        except BrokenProcessPool:
+            raise BenchmarkError(_DIED.format(what="a --jobs scoring worker")) from None
         self.key = key
-        self.tasks.append(self.pool.submit(task, *args))
         return self.tasks[-1]
 
 
@@ -96,9 +106,9 @@ class WorkerPool:
 
     :meth:`wait` blocks until one plan's checkpoint is there, so a selector trained early is
     scored while the later ones still train. While any worker works, the run's own process uses
-    one torch thread (it shares the cores with them), and its own count otherwise. With one
-    job, or neither two checkpoints to train nor a trained selector to score, nothing is
-    started and the run works as it always did.
+    one torch thread (it shares the cores with them), and its own count otherwise and while it
+    trains a selector itself. With one job, or neither two checkpoints to train nor a selector
+    with a checkpoint to score, nothing is started and the run works as it always did.
     """
 
     def __init__(self, cfg: RunConfig, plans: Sequence[PlannedSelector], device: str, jobs: int, processes: int):
@@ -149,6 +159,20 @@ class WorkerPool:
         with phase(plan.label, "fit"):
             return self.result(result, plan)
 
+    @contextlib.contextmanager
+    def own_threads(self) -> Iterator[None]:
+        """The run's own thread count while it trains a selector itself, whatever the workers do:
+        the thread count shapes the weights' last bits, which must not depend on timing."""
+        import torch
+
+        threads = torch.get_num_threads()
+        if self._own_threads is not None:
+            torch.set_num_threads(self._own_threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+
     def share_cores(self) -> None:
         """One torch thread for the run while a worker works, its own count otherwise."""
         if self._own_threads is None:
@@ -174,23 +198,8 @@ class WorkerPool:
         assert scorer is not None, "hand_off without can_hand_off"
         handed = [Future() for _ in shards]
         scorer.key, scorer.tasks = self._key(plan), list(handed)
-
-        def start(i: int) -> None:
-            while i < len(shards) and not handed[i].set_running_or_notify_cancel():
-                i += 1  # taken back by the run
-            if i == len(shards):
-                return
-            try:
-                task = scorer.pool.submit(score_in_worker, *self._task(plan), [shards[i]])
-            except Exception as exc:  # a pool broken by a dead worker: every split left fails alike
-                handed[i].set_exception(exc)
-                for future in handed[i + 1 :]:
-                    if future.set_running_or_notify_cancel():
-                        future.set_exception(exc)
-                return
-            task.add_done_callback(lambda done: _relay(done, handed[i], lambda: start(i + 1)))
-
-        start(0)
+        args = self._task(plan)
+        threading.Thread(target=_feed, args=(scorer.pool, args, shards, handed), daemon=True).start()
         return handed
 
     def prefetch(self, plan: PlannedSelector) -> None:
@@ -203,8 +212,9 @@ class WorkerPool:
     def pieces(self, plan: PlannedSelector, ranking: RankingFields | None, path: Path, took: float | None) -> int:
         """How many shard files a split of ``plan`` (its predictions file ``path``) is scored in.
 
-        More than one only when a scoring worker can take some now: it holds the selector, or
-        the plan's previous split (``took`` seconds) shows that loading it pays. Rows already on
+        More than one only when a scoring worker can take some: one holds the selector (it takes
+        pieces once it is idle), or one is idle and the plan's previous split (``took`` seconds)
+        shows that loading the selector pays. Rows already on
         disk keep their layout, so that a resumed split goes on where it stopped. Never for a
         selector a worker cannot rebuild, nor for a reranker (its candidates come from the
         first stage's file)."""
@@ -216,7 +226,7 @@ class WorkerPool:
         if (path.exists() and path.stat().st_size) or not self._cores_free(plan):
             return 1
         key, worth = self._key(plan), took is not None and took >= WORTH_PREPARING * count
-        return count if any(s.idle() and (s.key == key or worth) for s in self._scorers) else 1
+        return count if any(s.key == key or (s.idle() and worth) for s in self._scorers) else 1
 
     def score_in_shards(
         self,
@@ -225,13 +235,13 @@ class WorkerPool:
         samples: Sequence[Sample],
         sets: Sequence[CandidateSet],
         path: Path,
+        count: int,
         score_here: Callable[[Shard], object],
     ) -> None:
-        """Score ``samples`` in ``PIECES_PER_PROCESS`` shard files per process beside ``path``: the
-        run scores pieces from the first on, and before each one hands the last pieces left to
-        idle scoring workers, those that hold the selector, or any once a piece has proved worth
-        loading it."""
-        count = PIECES_PER_PROCESS * self._processes
+        """Score ``samples`` in ``count`` shard files beside ``path`` (what :meth:`pieces` said):
+        the run scores pieces from the first on, and before each one hands the last pieces left
+        to idle scoring workers, those that hold the selector, or any once a piece has proved
+        worth loading it."""
         parts: list[list[int]] = [[] for _ in range(count)]
         for i, sample in enumerate(samples):
             parts[shard_of(sample.sample_id, count)].append(i)
@@ -263,11 +273,7 @@ class WorkerPool:
         try:
             return future.result()
         except BrokenProcessPool:
-            raise BenchmarkError(
-                f"{plan.label}: a --jobs worker process died before it finished (killed, out of memory, or "
-                "started from a script it cannot re-import, such as standard input); run it from a file or "
-                "pass --jobs 1"
-            ) from None
+            raise BenchmarkError(_DIED.format(what=plan.label)) from None
 
     def _cores_free(self, plan: PlannedSelector) -> bool:
         """Whether a worker may score ``plan``: one can rebuild it, and training leaves a job free."""
@@ -290,12 +296,17 @@ class WorkerPool:
 
     def __exit__(self, kind, error, traceback) -> None:
         pools = [pool for pool in [*(s.pool for s in self._scorers), self._trainers] if pool is not None]
+        if kind is not None:  # a failure or an interrupt: no worker works on unattended
+            for future in self._pending.values():
+                future.cancel()
+            processes = [p for pool in pools for p in list(getattr(pool, "_processes", {}).values())]
+            for process in processes:
+                process.terminate()
+            for process in processes:  # SIGTERM ends a task, not always the worker: what is left is killed
+                process.join(timeout=5)
+                if process.is_alive():
+                    process.kill()
         for pool in pools:
-            if kind is not None:  # a failure or an interrupt: no worker works on unattended
-                for future in self._pending.values():
-                    future.cancel()
-                for process in list(getattr(pool, "_processes", {}).values()):
-                    process.terminate()
             pool.shutdown(wait=False, cancel_futures=True)  # every worker told first, then all awaited
         for pool in pools:
             pool.shutdown(wait=True)
@@ -306,15 +317,20 @@ class WorkerPool:
             torch.set_num_threads(self._own_threads)
 
 
-def _relay(done: Future, handed: Future, then: Callable[[], None]) -> None:
-    """A worker's task finished: its outcome goes to the future the run holds, then the next."""
-    if done.cancelled():  # the run is leaving (the pool shut down): nothing waits for the rest
-        handed.set_exception(CancelledError())
-    elif done.exception() is not None:
-        handed.set_exception(done.exception())
-    else:
-        handed.set_result(done.result())
-    then()
+def _feed(pool: ProcessPoolExecutor, args: tuple, shards: Sequence[Shard], handed: list[Future]) -> None:
+    """Give a worker ``shards`` one after the other, skipping those the run took back; whatever
+    goes wrong (a dead worker) fails every split not finished, so that nobody waits for ever."""
+    for i, shard in enumerate(shards):
+        if not handed[i].set_running_or_notify_cancel():
+            continue  # taken back by the run
+        try:
+            handed[i].set_result(pool.submit(score_in_worker, *args, [shard]).result())
+        except BaseException as exc:  # noqa: BLE001 (handed to the run, which raises it)
+            handed[i].set_exception(exc)
+            for rest in handed[i + 1 :]:
+                if rest.set_running_or_notify_cancel():
+                    rest.set_exception(exc)
+            return
 
 
 def _processes(count: int, threads: int) -> ProcessPoolExecutor:

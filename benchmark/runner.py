@@ -11,7 +11,6 @@ before the directory is touched, and the directory is locked for the whole run.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
@@ -150,6 +149,7 @@ def run(
             return started, [p.spec.key for p in arranged]
 
         results, order = on_main(info, open_directory)
+        recorded = list(results.models)
         plans = arrange_plans(plans, Shortlist.parse(cfg.shortlist) if cfg.shortlist else None, results, splits)
         plans = sorted(plans, key=lambda p: order.index(p.spec.key))
         try:
@@ -160,26 +160,24 @@ def run(
             jobs = resolve_jobs(cfg.jobs, device)
             with WorkerPool(cfg, unfinished, device, jobs, scoring_processes(cfg.jobs, jobs)) as pool:
                 state = RunState(results, dataset, manifests, splits, cfg, device, out, labeller, info, pool)
-                queue, finishing = collections.deque(plans), []
+                queue, handed = list(plans), []
                 whole = not any(p.shortlist for p in plans)  # a reranker reads its first stage's file
                 while queue:  # the run scores from the front; an idle worker takes a whole plan from the back
+                    for done in [h for h in handed if h.done()]:  # its numbers in results.json now
+                        handed.remove(done)
+                        done.finish()
                     pool.share_cores()
-                    handed = next(
-                        (p for p in reversed(queue) if whole and len(queue) > 1 and pool.can_hand_off(p)), None
-                    )
-                    plan = queue.popleft() if handed is None else handed
-                    if handed is not None:
-                        queue.remove(handed)
-                    finish = score_plan(plan, state, hand_off=handed is not None)
-                    finishing += [finish] if finish is not None else []
-                for finish in finishing:
-                    finish()
-                # results in the run's order, whoever finished first
-                results.models = dict(sorted(results.models.items(), key=lambda kv: _index(order, kv[0])))
-                if info.is_main:
-                    results.save(out)
+                    back = next((i for i in reversed(range(1, len(queue))) if whole and pool.can_hand_off(queue[i])), 0)
+                    given = score_plan(queue.pop(back), state, hand_off=back > 0)
+                    handed += [given] if given is not None else []
+                for rest in handed:
+                    rest.finish()
             barrier(info)  # every rank is done before any leaves the group
         finally:
+            if info.is_main:  # the recorded order, then the new selectors in the run's order, whoever finished first
+                rank = {key: i for i, key in enumerate(dict.fromkeys([*recorded, *order]))}
+                results.models = dict(sorted(results.models.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+                results.save(out)
             if (
                 info.is_main
                 and write_leaderboard is not None
@@ -188,7 +186,3 @@ def run(
                 write_leaderboard(out, results)
             leave(info)
     return results
-
-
-def _index(order: list[str], key: str) -> int:
-    return order.index(key) if key in order else len(order)

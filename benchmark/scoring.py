@@ -8,10 +8,11 @@ split scored here, in pieces, by a worker or resumed after a crash is reported t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,13 +53,13 @@ class RunState:
     pool: WorkerPool | None = None
 
 
-def score_plan(plan: PlannedSelector, run: RunState, hand_off: bool = False) -> Callable[[], None] | None:
+def score_plan(plan: PlannedSelector, run: RunState, hand_off: bool = False) -> "Handed | None":
     """Score one plan: a selector, or one training seed of it (its results under ``seeds.<seed>``).
 
     Under torchrun every rank runs this on its shard of each split; rank 0 alone decides what to
     (re)score, merges the shards and writes ``results.json`` (:mod:`benchmark.sharding`). With
     ``hand_off`` (``--jobs``, a scoring worker idle), the worker is given the plan's splits and
-    this returns what finishes them (:func:`_finish_handed`).
+    this returns the :class:`Handed` plan, to be finished once it is done.
     """
     results, cfg, out, info, pool = run.results, run.cfg, run.out, run.info, run.pool
     key, seed = plan.spec.key, plan.seed_slot
@@ -68,11 +69,9 @@ def score_plan(plan: PlannedSelector, run: RunState, hand_off: bool = False) -> 
         _aggregate(entry, key, run.splits, results, out, cfg.train_seed_list(), info)
         return None
     trained_seconds = None if pool is None else pool.wait(plan)  # by a --jobs worker
-    selector, train_seconds = plan.selector, None
+    selector, train_seconds = None, None
     if not hand_off:
-        if pool is not None and plan.checkpoint is not None and plan.checkpoint.exists():
-            pool.prefetch(plan)
-        selector, train_seconds = obtain(plan, run.dataset, cfg, run.device)
+        selector, train_seconds = _obtain(plan, run)
     train_seconds = trained_seconds if train_seconds is None else train_seconds
     sha = None if plan.checkpoint is None else directory_sha256(plan.checkpoint)
 
@@ -104,7 +103,7 @@ def score_plan(plan: PlannedSelector, run: RunState, hand_off: bool = False) -> 
         for job in jobs:
             job.record(run)
         shards = [Shard.of(j.split, j.samples, j.sets, j.path, f"{plan.label} · {j.split}") for j in jobs]
-        return functools.partial(_finish_handed, plan, run, entry, holder, jobs, pool.hand_off(plan, shards))
+        return Handed(plan, run, entry, holder, jobs, pool.hand_off(plan, shards))
     _prepare(selector, plan, run, entry, holder)
     _score_jobs(selector, plan, run, jobs)
     _aggregate(entry, key, run.splits, results, out, cfg.train_seed_list(), info)
@@ -134,6 +133,18 @@ class _SplitJob:
             run.results.save(run.out)
 
 
+def _obtain(plan: PlannedSelector, run: RunState) -> tuple[Selector, float | None]:
+    """The plan's selector, loaded (an idle worker loads it meanwhile, to take pieces of its splits)
+    or trained here, with the run's own thread count whatever the workers do."""
+    pool, ready = run.pool, plan.checkpoint is not None and plan.checkpoint.exists()
+    if pool is None:
+        return obtain(plan, run.dataset, run.cfg, run.device)
+    if ready and plan.shortlist is None:
+        pool.prefetch(plan)
+    with contextlib.nullcontext() if ready else pool.own_threads():
+        return obtain(plan, run.dataset, run.cfg, run.device)
+
+
 def _prepare(selector: Selector, plan: PlannedSelector, run: RunState, entry: ModelResult, holder) -> None:
     started = time.perf_counter()
     with phase(plan.label, "prepare"):
@@ -160,7 +171,9 @@ def _score_jobs(selector: Selector, plan: PlannedSelector, run: RunState, jobs: 
             barrier(info)
             scored = on_main(info, functools.partial(_merge, job.path, samples, started, info.world))
         elif (pieces := 1 if pool is None else pool.pieces(plan, job.ranking, job.path, took)) > 1:
-            pool.score_in_shards(plan, job.split, samples, sets, job.path, functools.partial(score_here, summary=False))
+            pool.score_in_shards(
+                plan, job.split, samples, sets, job.path, pieces, functools.partial(score_here, summary=False)
+            )
             scored = _merge(job.path, samples, started, pieces)
         else:
             scored = score_here(Shard.of(job.split, samples, sets, job.path, desc))
@@ -168,24 +181,37 @@ def _score_jobs(selector: Selector, plan: PlannedSelector, run: RunState, jobs: 
         _finish_split(job, scored, run)
 
 
-def _finish_handed(
-    plan: PlannedSelector, run: RunState, entry: ModelResult, holder, jobs: list[_SplitJob], futures
-) -> None:
-    """The splits of a plan a worker was given: those it has not started are taken back and scored
-    here (beside it, once it is free), the others read from the files it wrote."""
-    taken_back = [job for job, future in zip(jobs, futures) if future.cancel()]
-    if taken_back:
-        selector, _ = obtain(plan, run.dataset, run.cfg, run.device)
-        _prepare(selector, plan, run, entry, holder)
-        _score_jobs(selector, plan, run, taken_back)
-    for job, future in zip(jobs, futures):
-        if future.cancelled():
-            continue
-        prepared, (seconds,) = run.pool.result(future, plan)
-        if not taken_back:
-            entry.meta, holder.prepare_seconds = prepared.meta, prepared.prepare_seconds
-        _finish_split(job, scores_of_file(job.path, job.samples, seconds, with_slices=True), run)
-    _aggregate(entry, plan.spec.key, run.splits, run.results, run.out, run.cfg.train_seed_list(), run.info)
+@dataclass(eq=False)
+class Handed:
+    """A plan whose splits a worker was given, one at a time (:meth:`WorkerPool.hand_off`)."""
+
+    plan: PlannedSelector
+    run: RunState
+    entry: ModelResult
+    holder: ModelResult | SeedResult
+    jobs: list[_SplitJob]
+    futures: list[Future]
+
+    def done(self) -> bool:
+        return all(f.done() for f in self.futures)
+
+    def finish(self) -> None:
+        """The splits the worker has not started are taken back and scored here now (in pieces
+        the worker joins once it is free); the others are read from the files it wrote."""
+        plan, run = self.plan, self.run
+        taken_back = [job for job, future in zip(self.jobs, self.futures) if future.cancel()]
+        if taken_back:
+            selector, _ = obtain(plan, run.dataset, run.cfg, run.device)
+            _prepare(selector, plan, run, self.entry, self.holder)
+            _score_jobs(selector, plan, run, taken_back)
+        for job, future in zip(self.jobs, self.futures):
+            if future.cancelled():
+                continue
+            prepared, (seconds,) = run.pool.result(future, plan)
+            if not taken_back:
+                self.entry.meta, self.holder.prepare_seconds = prepared.meta, prepared.prepare_seconds
+            _finish_split(job, scores_of_file(job.path, job.samples, seconds, with_slices=True), run)
+        _aggregate(self.entry, plan.spec.key, run.splits, run.results, run.out, run.cfg.train_seed_list(), run.info)
 
 
 def _finish_split(job: _SplitJob, scored: SplitScores, run: RunState) -> None:

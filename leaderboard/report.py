@@ -73,7 +73,8 @@ def _rows(run_dir: Path, results: RunResults, split: str) -> dict[str, dict[str,
 
 def _recall1(rows: dict[str, dict[str, dict]], sources: dict[str, Source]) -> dict[str, dict[str, float | None]]:
     """model → sample id → the row's R@1 (``None`` for a blind row), for the forest plot and every
-    slice chart, from the values the significance marks computed from the same file."""
+    slice chart: the values :func:`~benchmark.compare.file_values` computed for the leaderboard's
+    significance marks, when those read the same file (one seed)."""
     recall1 = {}
     for model, by_id in rows.items():
         source = sources[model]

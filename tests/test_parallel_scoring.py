@@ -106,7 +106,7 @@ def test_a_worker_scores_whole_splits_and_pieces_as_the_run_does(trained_clip, t
             by_run.append(shard.path.name)
             score_samples(selector, "clip", cfg, dataset, labeller, shard, summary=False)
 
-        pool.score_in_shards(plan, "test_easy", samples, sets, pieces, score_here)
+        pool.score_in_shards(plan, "test_easy", samples, sets, pieces, 4, score_here)
     files = shard_files(pieces)
     assert len(files) == 4 and 0 < len(by_run) < 4  # two pieces per process; the worker holding clip took some
     merge_shards(pieces, 4, [s.sample_id for s in samples])
