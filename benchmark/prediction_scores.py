@@ -42,10 +42,15 @@ def scores_of_file(path: Path, samples: Sequence[Sample], seconds: float, with_s
     """A finished split's numbers, from its predictions file once it holds one row per sample."""
     rows = [row for _, row in read_jsonl(path)]
     _check_one_row_per_sample(path, rows, [s.sample_id for s in samples])
+    metrics, stderr, slices = numbers_of_rows(rows, with_slices)
+    return SplitScores(metrics=metrics, stderr=stderr, n=len(samples), seconds=seconds, slices=slices)
+
+
+def numbers_of_rows(rows: Sequence[dict], with_slices: bool) -> tuple[dict, dict, dict | None]:
+    """The metrics, their standard errors and (``with_slices``) the per-slice metrics of some rows."""
     values = [row_values(row) for row in rows]  # once a row: the metrics and every slice read them
     acc = accumulate_rows(rows, values)
-    slices = slice_metrics(zip(rows, values)) if with_slices else None
-    return SplitScores(metrics=acc.result(), stderr=acc.stderr(), n=len(samples), seconds=seconds, slices=slices)
+    return acc.result(), acc.stderr(), slice_metrics(zip(rows, values)) if with_slices else None
 
 
 def accumulate_predictions(path: Path) -> MetricAccumulator:

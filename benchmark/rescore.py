@@ -10,12 +10,10 @@ from pathlib import Path
 
 from benchmark.errors import DataError
 from benchmark.io import read_jsonl
-from benchmark.metrics import row_values
-from benchmark.prediction_scores import accumulate_rows
+from benchmark.prediction_scores import numbers_of_rows
 from benchmark.results import RunResults, SplitResult, load_results
 from benchmark.rundir import RunLock
 from benchmark.seeds import aggregate_seeds
-from benchmark.slices import slice_metrics
 
 
 def rescore(run_dir: Path) -> tuple[RunResults, list[str]]:
@@ -52,10 +50,7 @@ def _rescore_pair(run_dir: Path, label: str, split: str, result: SplitResult) ->
     rows = [row for _, row in read_jsonl(path)]
     if len(rows) != result.n:
         raise DataError(f"{path}: {len(rows)} rows, but results.json says {label}/{split} has {result.n} samples")
-    values = [row_values(row) for row in rows]
-    acc = accumulate_rows(rows, values)
-    metrics, stderr = acc.result(), acc.stderr()
-    slices = slice_metrics(zip(rows, values)) if result.slices is not None else None
+    metrics, stderr, slices = numbers_of_rows(rows, with_slices=result.slices is not None)
     moved = metrics != result.metrics or stderr != result.stderr or slices != result.slices
     result.metrics, result.stderr, result.slices = metrics, stderr, slices
     return moved

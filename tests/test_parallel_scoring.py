@@ -76,7 +76,10 @@ def trained_clip(mini_mod_dir, tmp_path, monkeypatch):
     samples = dataset.split("test_easy")
     manifest = build_manifest("test_easy", samples, list(dataset.stickers), "sampled", 10, 0, negatives="matched")
     labeller = slice_labeller(dataset, cache_root())  # its bias words cached before a worker asks
-    return cfg, dataset, plan, selector, samples, list(manifest.sets), labeller
+    sets = list(manifest.sets)
+    here = tmp_path / "here.jsonl"  # the rows the run writes itself, for the workers' to match
+    score_samples(selector, "clip", cfg, dataset, labeller, Shard.of("test_easy", samples, sets, here, "clip"))
+    return cfg, dataset, plan, selector, samples, sets, labeller, here
 
 
 def _when_idle(pool, plan, seconds=300):
@@ -89,9 +92,7 @@ def _when_idle(pool, plan, seconds=300):
 
 
 def test_a_worker_scores_whole_splits_and_pieces_as_the_run_does(trained_clip, tmp_path):
-    cfg, dataset, plan, selector, samples, sets, labeller = trained_clip
-    here = tmp_path / "here.jsonl"
-    score_samples(selector, "clip", cfg, dataset, labeller, Shard.of("test_easy", samples, sets, here, "clip"))
+    cfg, dataset, plan, selector, samples, sets, labeller, here = trained_clip
     with WorkerPool(cfg, [plan], "cpu", jobs=2, processes=2) as pool:
         _when_idle(pool, plan)
         whole = tmp_path / "whole.jsonl"
@@ -115,7 +116,7 @@ def test_a_worker_scores_whole_splits_and_pieces_as_the_run_does(trained_clip, t
 
 
 def test_a_split_is_cut_into_pieces_only_when_a_worker_can_take_some_and_rows_keep_their_layout(trained_clip, tmp_path):
-    cfg, dataset, plan, selector, samples, sets, labeller = trained_clip
+    cfg, dataset, plan, selector, samples, sets, labeller, _ = trained_clip
     path = tmp_path / "split.jsonl"
     with WorkerPool(cfg, [plan], "cpu", jobs=2, processes=2) as pool:
         _when_idle(pool, plan)  # idle, but holding no selector yet
@@ -142,9 +143,7 @@ def test_a_split_is_cut_into_pieces_only_when_a_worker_can_take_some_and_rows_ke
 
 
 def test_splits_handed_to_a_worker_and_not_started_can_be_taken_back(trained_clip, tmp_path):
-    cfg, dataset, plan, selector, samples, sets, labeller = trained_clip
-    here = tmp_path / "here.jsonl"
-    score_samples(selector, "clip", cfg, dataset, labeller, Shard.of("test_easy", samples, sets, here, "clip"))
+    cfg, dataset, plan, selector, samples, sets, labeller, here = trained_clip
     with WorkerPool(cfg, [plan], "cpu", jobs=2, processes=2) as pool:
         _when_idle(pool, plan)
         paths = [tmp_path / f"split{i}.jsonl" for i in range(4)]
