@@ -29,7 +29,7 @@ from benchmark.registry import ModelSpec, build_selector, parse_model_spec
 from benchmark.results import Identity
 from benchmark.run_config import RunConfig
 from benchmark.selector import Selector, SelectorContext, SelectorMeta, is_trainable
-from benchmark.sharding import barrier
+from benchmark.sharding import barrier, on_main
 from benchmark.types import Dataset
 
 log = logging.getLogger("stickerbench")
@@ -173,8 +173,13 @@ def plan_selectors(
 
 
 def train_plan(plan: PlannedSelector, dataset: Dataset, cfg: RunConfig, device: str) -> float | None:
-    """Train ``plan`` into its cached checkpoint when that is missing; the seconds it took, or ``None``."""
-    if plan.checkpoint is None or plan.checkpoint.exists():
+    """Train ``plan`` into its cached checkpoint when that is missing; the seconds it took, or ``None``.
+
+    Under torchrun rank 0 alone looks for the checkpoint and every rank follows its answer: a rank
+    that looked for itself could find the checkpoint rank 0 has just written, skip the training
+    and its barrier, and leave rank 0 waiting in it for ever.
+    """
+    if plan.checkpoint is None or on_main(dist_info(), plan.checkpoint.exists):
         return None
     if cfg.no_train:
         raise BenchmarkError(
