@@ -12,8 +12,10 @@ before the directory is touched, and the directory is locked for the whole run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark.candidates import CandidateManifest, build_manifest, evaluation_splits, write_manifest
@@ -33,7 +35,7 @@ from benchmark.results import (
 from benchmark.resume import ResumeConflicts, check_same_candidates
 from benchmark.run_config import RunConfig, resolve_device
 from benchmark.rundir import RunLock, check_overwritable, clear_run_directory
-from benchmark.scoring import RunState, score_plan, unfinished_splits
+from benchmark.scoring import Handed, RunState, score_plan, unfinished_splits
 from benchmark.selector import Selector
 from benchmark.sharding import barrier, leave, on_main
 from benchmark.slices import slice_labeller
@@ -77,15 +79,52 @@ def _start_results(
     return results
 
 
+@dataclass
+class _PlanQueue:
+    """The plans left to score. The run scores them from the front; whenever it looks (before each
+    plan and after each split), a finished hand-off goes into ``results.json`` and an idle
+    ``--jobs`` worker is given a whole plan from the back, so that no worker waits for the run to
+    finish a long selector before it gets more work."""
+
+    plans: list[PlannedSelector]
+    state: RunState
+    handed: list[Handed] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.whole = not any(p.shortlist for p in self.plans)  # a reranker reads its first stage's file
+
+    def score(self) -> None:
+        while self.plans:
+            self._balance(keep=1)
+            score_plan(self.plans.pop(0), self.state, between_splits=functools.partial(self._balance, keep=0))
+        for rest in self.handed:  # what a worker has not started the run takes back (Handed.finish)
+            rest.finish()
+
+    def _balance(self, keep: int) -> None:
+        """Finish the done hand-offs; hand each idle worker a plan from the back, but the first ``keep``."""
+        pool = self.state.pool
+        for done in [h for h in self.handed if h.done()]:
+            self.handed.remove(done)
+            done.finish()
+        while self.whole and (back := self._back(keep)) is not None:
+            given = score_plan(self.plans.pop(back), self.state, hand_off=True)
+            self.handed += [given] if given is not None else []
+        pool.share_cores()
+
+    def _back(self, keep: int) -> int | None:
+        pool = self.state.pool
+        return next((i for i in reversed(range(keep, len(self.plans))) if pool.can_hand_off(self.plans[i])), None)
+
+
 def run(
     cfg: RunConfig,
-    write_leaderboard: Callable[[Path, RunResults], None] | None = None,
+    write_leaderboard: Callable[[Path, RunResults, Dataset], None] | None = None,
     dataset: Dataset | None = None,
     selectors: Sequence[Selector] = (),
 ) -> RunResults:
     """Execute a run; results go to ``OUT/results.json`` as they finish, and are returned.
 
-    ``write_leaderboard(out, results)`` is called at the end, also after a failure or an
+    ``write_leaderboard(out, results, dataset)`` is called at the end, also after a failure or an
     interrupt, so that the pairs finished so far are always rendered. ``dataset`` replaces the
     one ``cfg`` names; ``selectors`` are scored as they are, beside the ones ``cfg.models`` names.
     """
@@ -160,18 +199,7 @@ def run(
             jobs = resolve_jobs(cfg.jobs, device)
             with WorkerPool(cfg, unfinished, device, jobs, scoring_processes(cfg.jobs, jobs)) as pool:
                 state = RunState(results, dataset, manifests, splits, cfg, device, out, labeller, info, pool)
-                queue, handed = list(plans), []
-                whole = not any(p.shortlist for p in plans)  # a reranker reads its first stage's file
-                while queue:  # the run scores from the front; an idle worker takes a whole plan from the back
-                    for done in [h for h in handed if h.done()]:  # its numbers in results.json now
-                        handed.remove(done)
-                        done.finish()
-                    pool.share_cores()
-                    back = next((i for i in reversed(range(1, len(queue))) if whole and pool.can_hand_off(queue[i])), 0)
-                    given = score_plan(queue.pop(back), state, hand_off=back > 0)
-                    handed += [given] if given is not None else []
-                for rest in handed:
-                    rest.finish()
+                _PlanQueue(list(plans), state).score()
             barrier(info)  # every rank is done before any leaves the group
         finally:
             if info.is_main:  # the recorded order, then the new selectors in the run's order, whoever finished first
@@ -183,6 +211,6 @@ def run(
                 and write_leaderboard is not None
                 and any(results.complete_splits(m) for m in results.models)
             ):
-                write_leaderboard(out, results)
+                write_leaderboard(out, results, dataset)
             leave(info)
     return results

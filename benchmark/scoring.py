@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,13 +54,19 @@ class RunState:
     pool: WorkerPool | None = None
 
 
-def score_plan(plan: PlannedSelector, run: RunState, hand_off: bool = False) -> "Handed | None":
+def score_plan(
+    plan: PlannedSelector,
+    run: RunState,
+    hand_off: bool = False,
+    between_splits: Callable[[], None] | None = None,
+) -> "Handed | None":
     """Score one plan: a selector, or one training seed of it (its results under ``seeds.<seed>``).
 
     Under torchrun every rank runs this on its shard of each split; rank 0 alone decides what to
     (re)score, merges the shards and writes ``results.json`` (:mod:`benchmark.sharding`). With
     ``hand_off`` (``--jobs``, a scoring worker idle), the worker is given the plan's splits and
-    this returns the :class:`Handed` plan, to be finished once it is done.
+    this returns the :class:`Handed` plan, to be finished once it is done. ``between_splits`` is
+    called after each split this process scores.
     """
     results, cfg, out, info, pool = run.results, run.cfg, run.out, run.info, run.pool
     key, seed = plan.spec.key, plan.seed_slot
@@ -105,7 +112,7 @@ def score_plan(plan: PlannedSelector, run: RunState, hand_off: bool = False) -> 
         shards = [Shard.of(j.split, j.samples, j.sets, j.path, f"{plan.label} · {j.split}") for j in jobs]
         return Handed(plan, run, entry, holder, jobs, pool.hand_off(plan, shards))
     _prepare(selector, plan, run, entry, holder)
-    _score_jobs(selector, plan, run, jobs)
+    _score_jobs(selector, plan, run, jobs, between_splits)
     _aggregate(entry, key, run.splits, results, out, cfg.train_seed_list(), info)
     return None
 
@@ -153,7 +160,13 @@ def _prepare(selector: Selector, plan: PlannedSelector, run: RunState, entry: Mo
     holder.prepare_seconds = time.perf_counter() - started
 
 
-def _score_jobs(selector: Selector, plan: PlannedSelector, run: RunState, jobs: list[_SplitJob]) -> None:
+def _score_jobs(
+    selector: Selector,
+    plan: PlannedSelector,
+    run: RunState,
+    jobs: list[_SplitJob],
+    between_splits: Callable[[], None] | None = None,
+) -> None:
     info, pool, key, took = run.info, run.pool, plan.spec.key, None  # took: the previous split's seconds
     for job in jobs:
         if job.holder.splits.get(job.split) is not job.result:  # (a split taken back is recorded already)
@@ -179,6 +192,8 @@ def _score_jobs(selector: Selector, plan: PlannedSelector, run: RunState, jobs: 
             scored = score_here(Shard.of(job.split, samples, sets, job.path, desc))
         took = scored.seconds
         _finish_split(job, scored, run)
+        if between_splits is not None:
+            between_splits()
 
 
 @dataclass(eq=False)
