@@ -62,6 +62,7 @@ from benchmark.precision import autocast
 from benchmark.selector import SelectorContext, SelectorMeta, TrainConfig
 from benchmark.trainer import Recipe, resolve_config, seed_everything, train
 from benchmark.types import Dataset, Query, ScoreBatch, StickerStore
+from stickerbench.adapters.text_ids import TextIds
 
 
 class TorchSelector(ABC):
@@ -89,6 +90,7 @@ class TorchSelector(ABC):
         self.use_disk_cache = True  # benchmarks turn it off to measure encoding itself
         self._prepared_for: int | None = None
         self._fit_info: dict[str, Any] = {}
+        self._text_ids: TextIds | None = None
         self.meta = SelectorMeta(
             name=self.name,
             preset=ctx.preset,
@@ -103,6 +105,12 @@ class TorchSelector(ABC):
                 **self.config(),
             },
         )
+
+    def _tokenize(self, text: str) -> list[int]:
+        """``text``'s ids by ``self.tokenizer``, without special tokens, remembered (:class:`TextIds`)."""
+        if self._text_ids is None or not self._text_ids.serves(self.tokenizer):
+            self._text_ids = TextIds(self.tokenizer)
+        return self._text_ids(text)
 
     # ------------------------------------------------------------------ subclass hooks
 

@@ -238,9 +238,6 @@ class FromageSelector(TorchSelector):
 
     # ------------------------------------------------------------------ tensors
 
-    def _tokenize(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False).input_ids
-
     def _pixel_values(self, images) -> torch.Tensor:
         return self.processor(images=images, return_tensors="pt")["pixel_values"]
 

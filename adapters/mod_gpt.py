@@ -202,9 +202,6 @@ class ModGptSelector(TorchSelector):
 
     # ------------------------------------------------------------------ tensors
 
-    def _tokenize(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False).input_ids
-
     def example(self, context, speaker) -> ModGptExample:
         history, response = history_and_response(context, speaker, self.rows)
         return build_example(history, response, self._tokenize, self.vocab, self.max_len)
