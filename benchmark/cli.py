@@ -74,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     boards: list[str] = []
 
-    def write_leaderboard(out: Path, results) -> None:
+    def write_leaderboard(out: Path, results, dataset) -> None:
         from benchmark.io import atomic_write_text
         from stickerbench.leaderboard.render import render_runs
 
@@ -83,7 +83,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from stickerbench.leaderboard.report import render_report
 
         try:  # the report is a view of results already saved: its failure must not hide the run's own
-            atomic_write_text(out / "report.html", render_report([out], significance=not args.no_significance))
+            report = render_report([out], significance=not args.no_significance, dataset=dataset)
+            atomic_write_text(out / "report.html", report)
         except Exception as exc:
             logging.getLogger("stickerbench").warning("report.html not written: %s: %s", type(exc).__name__, exc)
 

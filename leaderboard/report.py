@@ -204,18 +204,24 @@ def _cases(
 
 
 def render_report(
-    run_dirs: Sequence[Path], cases_per_split: int = CASES_PER_SPLIT, seed: int = 0, significance: bool = True
+    run_dirs: Sequence[Path],
+    cases_per_split: int = CASES_PER_SPLIT,
+    seed: int = 0,
+    significance: bool = True,
+    dataset: Dataset | None = None,
 ) -> str:
     """The HTML of the report over one or more run directories of the same dataset.
 
     ``seed`` seeds the forest plot's intervals; bold in the tables is decided as in the Markdown
     leaderboard (same test, the run's own seed), or by the maximum alone without ``significance``.
+    ``dataset``: the runs' dataset when the caller has it loaded (the run that just finished);
+    otherwise it is read again from the first run's recorded root, if that is still there.
     """
     from jinja2 import Environment
 
     runs = [(Path(d), load_results(d)) for d in run_dirs]
     first = runs[0][1]
-    dataset = _dataset_of(first)
+    dataset = _dataset_of(first) if dataset is None else dataset
     labeller = (
         SliceLabeller(dataset, mine_bias_words(dataset)) if dataset is not None and "train" in dataset.splits else None
     )
