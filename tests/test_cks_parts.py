@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import scipy.fft
 import torch
+from torch import nn
 
 from stickerbench.models.cks.dct import band_pass, dct2, idct2, style_randomise
+from stickerbench.models.cks.encoder import MultimodalEncoder
 from stickerbench.models.cks.ive import VisualKnowledgeDeconfounder
 from stickerbench.models.cks.keue import KnowledgeEnhancedUtteranceExtractor, masked_softmax, speaker_masks
 from stickerbench.models.cks.losses import LossWeights, contrastive_loss, matching_loss, triplet_loss
@@ -207,3 +209,36 @@ def test_contrastive_gradient_flows_to_both_sides():
     visual = torch.randn(4, 3, requires_grad=True)
     contrastive_loss(text, visual, torch.arange(4), torch.tensor(1.0)).backward()
     assert text.grad.abs().sum() > 0 and visual.grad.abs().sum() > 0
+
+
+class _TokenEmbeddings(nn.Embedding):  # called as BERT's embedding layer is
+    def forward(self, input_ids):
+        return super().forward(input_ids)
+
+
+@pytest.mark.parametrize("reference_mode", ["eval", "train"])
+def test_head_only_encoder_equals_torch_transformer_encoder_at_head(reference_mode):
+    """In eval the encoder computes its last layer at [HEAD] alone; the output there must be
+    PyTorch's own nn.TransformerEncoder's over the whole sequence: its fused eval path, and its
+    training path (dropout 0), which the encoder itself takes in training."""
+    torch.manual_seed(0)
+    enc = MultimodalEncoder(
+        _TokenEmbeddings(50, 16), 16, 12, 20, width=32, layers=3, heads=4, num_emotions=5, dropout=0.0
+    )
+    b, n, lx, t, lo = 3, 4, 7, 2, 5
+    ids, mask = torch.randint(1, 50, (b, lx)), torch.ones(b, lx, dtype=torch.long)
+    mask[0, 4:] = 0
+    turns = torch.tensor([[1, 1], [1, 0], [1, 1]])
+    ocr_ids, ocr_mask = torch.randint(1, 50, (b, n, lo)), torch.ones(b, n, lo, dtype=torch.long)
+    ocr_mask[1, 2, 1:] = 0
+    args = (ids, mask, torch.randn(b, t, 12), turns, torch.randn(b, n, 20), ocr_ids, ocr_mask)
+    with torch.no_grad():
+        got = enc.eval()(*args)
+        seq, padding = enc.sequence(*args)
+        enc.train(reference_mode == "train")
+        want = enc.encoder(seq, src_key_padding_mask=padding)[:, 0].reshape(b, n, -1)
+        trained_path = enc(*args)
+    assert got.shape == (b, n, 32) and padding.any()
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    if reference_mode == "train":
+        assert torch.equal(trained_path, want)  # training runs the library's layers themselves
