@@ -73,17 +73,10 @@ class MultimodalEncoder(nn.Module):
         return _encoder_layer(last, seq[:, :1], seq, padding).reshape(*visual.shape[:2], -1)
 
     def sequence(
-        self,
-        dialogue_ids: torch.Tensor,
-        dialogue_mask: torch.Tensor,
-        utterances: torch.Tensor,
-        turn_mask: torch.Tensor,
-        visual: torch.Tensor,
-        ocr_ids: torch.Tensor | None = None,
-        ocr_mask: torch.Tensor | None = None,
+        self, dialogue_ids, dialogue_mask, utterances, turn_mask, visual, ocr_ids=None, ocr_mask=None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The encoder's input [B·N, L, width], one sequence per pair, and its padding [B·N, L]
-        (``True`` where a position is padding)."""
+        """The encoder's input [B·N, L, width] for :meth:`forward`'s inputs, one sequence per pair,
+        and its padding [B·N, L] (``True`` where a position is padding)."""
         b, n = visual.shape[:2]
         head = (self.head + self.modality.weight[HEAD]).expand(b, 1, -1)
         shared = torch.cat(
