@@ -63,6 +63,7 @@ def test_two_ranks_give_the_single_process_results(mini_mod_dir, tmp_path, extra
 
 _RANKS_LOOK_AT_DIFFERENT_TIMES = """
 import json, sys, time
+from pathlib import Path
 import seeded_selectors  # noqa: F401  (registers "seeded")
 from benchmark.datasets.mod import load_mod
 from benchmark.distributed import init_distributed
@@ -77,7 +78,8 @@ cfg = RunConfig(models=["seeded"], dataset="mod", data_dir=sys.argv[1])
 if info.rank == 1:
     time.sleep(3)  # rank 0 has trained and written the checkpoint by the time this rank gets here
 seconds = train_plan(plan, dataset, cfg, device)
-print(json.dumps({"rank": info.rank, "trained": seconds is not None}), flush=True)
+# a file per rank: both ranks' prints share torchrun's stdout and can interleave on one line
+Path(sys.argv[2], f"rank{info.rank}.json").write_text(json.dumps({"rank": info.rank, "trained": seconds is not None}))
 leave(info)
 """
 
@@ -89,7 +91,7 @@ def test_a_slow_rank_trains_with_the_others_when_rank_0_has_written_the_checkpoi
     script = tmp_path / "train_plan_on_two_ranks.py"
     script.write_text(_RANKS_LOOK_AT_DIFFERENT_TIMES)
     done = subprocess.run(
-        [*TORCHRUN, str(_free_port()), str(script), str(mini_mod_dir)],
+        [*TORCHRUN, str(_free_port()), str(script), str(mini_mod_dir), str(tmp_path)],
         capture_output=True,
         text=True,
         env=_env(),
@@ -97,7 +99,5 @@ def test_a_slow_rank_trains_with_the_others_when_rank_0_has_written_the_checkpoi
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    said = sorted(
-        (json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")), key=lambda r: r["rank"]
-    )
+    said = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert said == [{"rank": 0, "trained": True}, {"rank": 1, "trained": True}]
