@@ -49,6 +49,12 @@ class StickerTable:
         self.rows = {sid: index[h] for sid, h in self._hash_of.items()}
         self.matrix = torch.stack([self._by_hash[h] for h in order]).to(device)
 
+    def clear(self) -> None:
+        """Forget every feature: the next ``update`` encodes its stickers again (what a benchmark times)."""
+        self._by_hash.clear()
+        self._hash_of.clear()
+        self.rows, self.matrix = {}, None
+
     def row(self, sticker_id: str) -> int:
         try:
             return self.rows[sticker_id]

@@ -173,7 +173,7 @@ def forget_stickers(selector) -> None:
 
     table = getattr(selector, "stickers", None)
     if isinstance(table, StickerTable):
-        selector.stickers = StickerTable(table.encode_batch, table.fingerprint, table.desc)
+        table.clear()
 
 
 def query_store(stickers, query):

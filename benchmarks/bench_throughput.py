@@ -9,13 +9,13 @@ sampled candidates each) with the same weights:
 * **cached** — what the harness does: ``prepare(all stickers)`` once (every sticker encoded once,
   no disk cache so that the encoding is timed too), then ``score`` in batches of ``--batch-size``;
 * **naive** — what a per-candidate loop does: for every query, ``prepare`` a store holding only
-  that query's candidates (so each candidate image is encoded again for every query it appears
-  in) and ``score`` that one query.
+  that query's candidates and the stickers its dialogue sent (so each image is encoded again for
+  every query it appears in) and ``score`` that one query. The frozen-encoder selectors (MOD-GPT, MMBERT, FROMAGe) keep
+  their features across ``prepare`` calls; the loop empties that table first, so they encode too.
 
 The ratio ``cached / naive`` (queries per second) is what caching buys. Tiny presets are trained
-for one step only (throughput does not depend on the weights). Selectors whose ``prepare`` keeps
-its own disk cache that this script cannot switch off get a *conservative* ratio (the naive
-loop then hits that cache).
+for one step only (throughput does not depend on the weights); selectors are built as
+``bench_scale.py`` builds them (``--ocr``, sticker features never read from disk).
 
 To add a selector, add its registered name to ``SELECTORS`` (one line).
 """
@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_scale import build, fit_view, forget_stickers, query_store
 
 SELECTORS = [
     "clip",
@@ -39,22 +40,8 @@ SELECTORS = [
 ]
 
 
-def _build(name: str, dataset, cache_dir: Path):
-    from benchmark.registry import build_selector
-    from benchmark.selector import SelectorContext, TrainConfig, is_trainable
-
-    ctx = SelectorContext(
-        preset="tiny", num_emotions=dataset.num_emotions, emotion_names=dataset.emotion_names, cache_dir=cache_dir
-    )
-    selector = build_selector(name, ctx)
-    if is_trainable(selector):
-        selector.fit(dataset, TrainConfig(epochs=1, max_steps=1, patience=None, validation_split=None, amp=False))
-    if hasattr(selector, "use_disk_cache"):
-        selector.use_disk_cache = False
-    return selector
-
-
 def _cached(selector, stickers, queries, batch_size: int) -> tuple[float, np.ndarray]:
+    forget_stickers(selector)  # the warm-up's features too: the timed prepare encodes every sticker
     started = time.perf_counter()
     selector.prepare(stickers)
     scores = [selector.score(queries[i : i + batch_size]).scores for i in range(0, len(queries), batch_size)]
@@ -62,18 +49,17 @@ def _cached(selector, stickers, queries, batch_size: int) -> tuple[float, np.nda
 
 
 def _naive(selector, stickers, queries) -> tuple[float, np.ndarray]:
-    from benchmark.types import StickerStore
-
     started = time.perf_counter()
     scores = []
     for q in queries:
-        selector.prepare(StickerStore([stickers[c] for c in dict.fromkeys(q.candidates)]))
+        forget_stickers(selector)
+        selector.prepare(query_store(stickers, q))
         scores.append(selector.score([q]).scores)
     return time.perf_counter() - started, np.concatenate(scores)
 
 
-def measure(name: str, dataset, queries, batch_size: int, cache_dir: Path) -> dict:
-    selector = _build(name, dataset, cache_dir)
+def measure(name: str, dataset, fitting, queries, batch_size: int, cache_dir: Path, ocr: str) -> dict:
+    selector = build(name, fitting, cache_dir, ocr)
     _cached(selector, dataset.stickers, queries[:2], batch_size)  # warm-up (lazy imports, allocator)
     cached_s, cached_scores = _cached(selector, dataset.stickers, queries, batch_size)
     naive_s, naive_scores = _naive(selector, dataset.stickers, queries)
@@ -105,6 +91,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--queries", type=int, default=64)
     p.add_argument("--candidates", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--ocr", default="rapidocr", choices=["none", "rapidocr"], help="MMBERT's OCR (default rapidocr)")
+    p.add_argument("--fit-samples", type=int, help="training samples the one-step fit sees (default: all)")
+    p.add_argument("--cache-dir", type=Path, help="keep the selectors' caches here (default: a fresh temporary one)")
     p.add_argument("--json", type=Path, help="also write the rows here")
     args = p.parse_args(argv)
 
@@ -112,10 +101,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     samples = dataset.split(args.split)[: args.queries]
     sets = sampled_candidates(samples, list(dataset.stickers), args.candidates, seed=0)
     queries = [query_for(s, c) for s, c in zip(samples, sets)]
+    fitting = fit_view(dataset, args.fit_samples) if args.fit_samples else dataset
     rows = []
-    with tempfile.TemporaryDirectory() as cache:
+    with tempfile.TemporaryDirectory() as work:
+        cache_dir = args.cache_dir or Path(work)
         for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-            rows.append(measure(name, dataset, queries, args.batch_size, Path(cache)))
+            rows.append(measure(name, dataset, fitting, queries, args.batch_size, cache_dir, args.ocr))
     print(
         tabulate(
             [
