@@ -116,7 +116,7 @@ def build(name: str, dataset, cache_dir: Path, ocr: str):
     return selector
 
 
-def evaluate(selector, samples, sets, num_emotions: int, batch_size: int, work: Path) -> "Clock":
+def evaluate(selector, samples, sets, num_emotions: int, batch_size: int | None, work: Path) -> "Clock":
     """The harness's evaluation of ``samples``, timed: scoring, predictions file and metrics."""
     from benchmark.evaluator import evaluate_split
 
@@ -184,14 +184,22 @@ def query_store(stickers, query):
     return StickerStore([stickers[s] for s in dict.fromkeys([*query.candidates, *sent])])
 
 
-def cache_row(name, selector, stickers, queries, batch_size: int) -> dict:
+def score_in_batches(selector, queries, batch_size: int | None) -> np.ndarray:
+    """The queries' scores, in the batches ``run`` would make (``batch_size`` in the selector's unit)."""
+    from benchmark.batching import batch_unit, query_batches
+
+    batches = query_batches([len(q.candidates) for q in queries], batch_size, batch_unit(selector))
+    return np.concatenate([selector.score([queries[i] for i in batch]).scores for batch in batches])
+
+
+def cache_row(name, selector, stickers, queries, batch_size: int | None) -> dict:
     """The per-sticker cache against a naive per-query loop, projected to MOD's test items."""
     peak_rss_reset()
     forget_stickers(selector)
     with quiet(), Clock() as prepare:
         selector.prepare(stickers)
     with Clock() as cached:
-        scores = [selector.score(queries[i : i + batch_size]).scores for i in range(0, len(queries), batch_size)]
+        scores = score_in_batches(selector, queries, batch_size)
     stores = [query_store(stickers, q) for q in queries]
     with quiet(), Clock() as naive:
         naive_scores = []
@@ -220,7 +228,7 @@ def cache_row(name, selector, stickers, queries, batch_size: int) -> dict:
         "sticker_encodes_cached": len(stickers),
         "sticker_encodes_naive": round(per_query * sum(len(s) for s in stores)),
         "measured_queries": len(queries),
-        "max_score_difference": float(np.abs(np.concatenate(scores) - np.concatenate(naive_scores)).max()),
+        "max_score_difference": float(np.abs(scores - np.concatenate(naive_scores)).max()),
     }
 
 
@@ -292,7 +300,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--dataset", default="mojichat-mod")
     p.add_argument("--data-dir", type=Path)
     p.add_argument("--split", default="test_hard")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="scoring batch in each selector's unit, as for run (default: run's, 32 queries or 256 pairs)",
+    )
     p.add_argument("--fit-samples", type=int, help="training samples the one-step fit sees (default 4000; quick 1000)")
     p.add_argument("--naive-queries", type=int, help="queries of the naive loop (default 64; quick 16)")
     p.add_argument("--ocr", default="none", choices=["none", "rapidocr"])

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_scale import build, fit_view, forget_stickers, query_store
+from bench_scale import build, fit_view, forget_stickers, query_store, score_in_batches
 
 SELECTORS = [
     "clip",
@@ -40,12 +40,12 @@ SELECTORS = [
 ]
 
 
-def _cached(selector, stickers, queries, batch_size: int) -> tuple[float, np.ndarray]:
+def _cached(selector, stickers, queries, batch_size: int | None) -> tuple[float, np.ndarray]:
     forget_stickers(selector)  # the warm-up's features too: the timed prepare encodes every sticker
     started = time.perf_counter()
     selector.prepare(stickers)
-    scores = [selector.score(queries[i : i + batch_size]).scores for i in range(0, len(queries), batch_size)]
-    return time.perf_counter() - started, np.concatenate(scores)
+    scores = score_in_batches(selector, queries, batch_size)
+    return time.perf_counter() - started, scores
 
 
 def _naive(selector, stickers, queries) -> tuple[float, np.ndarray]:
@@ -58,7 +58,7 @@ def _naive(selector, stickers, queries) -> tuple[float, np.ndarray]:
     return time.perf_counter() - started, np.concatenate(scores)
 
 
-def measure(name: str, dataset, fitting, queries, batch_size: int, cache_dir: Path, ocr: str) -> dict:
+def measure(name: str, dataset, fitting, queries, batch_size: int | None, cache_dir: Path, ocr: str) -> dict:
     selector = build(name, fitting, cache_dir, ocr)
     _cached(selector, dataset.stickers, queries[:2], batch_size)  # warm-up (lazy imports, allocator)
     cached_s, cached_scores = _cached(selector, dataset.stickers, queries, batch_size)
@@ -90,7 +90,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--split", default="test_easy")
     p.add_argument("--queries", type=int, default=64)
     p.add_argument("--candidates", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="scoring batch in each selector's unit, as for run (default: run's, 32 queries or 256 pairs)",
+    )
     p.add_argument("--ocr", default="rapidocr", choices=["none", "rapidocr"], help="MMBERT's OCR (default rapidocr)")
     p.add_argument("--fit-samples", type=int, help="training samples the one-step fit sees (default: all)")
     p.add_argument("--cache-dir", type=Path, help="keep the selectors' caches here (default: a fresh temporary one)")

@@ -49,7 +49,7 @@ def test_bench_scale_measures_every_selector_and_its_cache_scores_as_the_naive_l
     assert sorted((r["selector"], r["samples"]) for r in scaling) == sorted(
         (name, n) for name in ["random", "popularity", *NEURAL] for n in (2, 4)
     )
-    assert all(r["seconds"] > 0 and r["peak_rss_mb"] > 0 for r in rows)
+    assert all(r["seconds"] >= 0 and r["peak_rss_mb"] > 0 for r in rows)  # 2 samples may round to 0.000 s
     cache = {r["selector"]: r for r in rows if r["measure"] == "sticker_cache"}
     assert sorted(cache) == sorted(NEURAL)
     for name, row in cache.items():

@@ -48,6 +48,17 @@ def test_cache_is_hit_on_a_second_run_and_fills_only_what_is_missing(comet, tmp_
     assert again.vectors("wow").shape == (len(RELATIONS), comet.dim)
     assert again.fill(comet, utterances + ["a new line"]) == len(RELATIONS)
     assert comet.calls == first_calls + len(RELATIONS)
+    assert len(list(cache.dir.glob("*.safetensors"))) == 2  # one shard per fill, all relations in it
+
+
+def test_a_fill_reads_the_shards_another_process_wrote_since(comet, tmp_path):
+    ours = KnowledgeCache(tmp_path / "cache", comet.fingerprint, RELATIONS)
+    other = KnowledgeCache(tmp_path / "cache", comet.fingerprint, RELATIONS)
+    assert other.fill(comet, ["made elsewhere"]) == len(RELATIONS)
+    calls = comet.calls
+    assert ours.fill(comet, ["made elsewhere", "made here"]) == len(RELATIONS)  # only "made here" is new
+    assert comet.calls == calls + len(RELATIONS)
+    torch.testing.assert_close(ours.vectors("made elsewhere"), other.vectors("made elsewhere"))
 
 
 def test_fingerprint_ignores_the_location_but_not_the_weights(mini_dataset, comet, tmp_path):

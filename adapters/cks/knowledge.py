@@ -19,6 +19,7 @@ other; a duplicate key in two shards holds the same vector and either copy serve
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -44,13 +45,21 @@ class KnowledgeCache:
         self._read_shards()
 
     def _read_shards(self) -> None:
-        """Read the shards not read yet (another process may have written some meanwhile)."""
+        """Read the shards not read yet (another process may have written some meanwhile).
+
+        Every fill looks, and a scoring run fills once per batch, so a long run meets thousands of
+        shards: names are listed, not globbed as paths (13,000 shards: 7 ms instead of 105 ms)."""
         from safetensors import SafetensorError, safe_open
 
-        for shard in sorted(self.dir.glob("*.safetensors")):
-            if shard.name in self._shards:
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return
+        for name in sorted(n for n in names if n.endswith(".safetensors") and not n.startswith(".")):
+            if name in self._shards:
                 continue
-            self._shards.add(shard.name)
+            self._shards.add(name)
+            shard = self.dir / name
             try:
                 with safe_open(str(shard), framework="pt") as f:
                     meta = f.metadata()
@@ -75,16 +84,20 @@ class KnowledgeCache:
         utterances = list(utterances)
         if not any(self.missing(utterances).values()):
             return 0
-        made = 0
+        keys: list[tuple[str, str]] = []
+        texts: list[str] = []
+        vectors: list[torch.Tensor] = []
         with build_lock(self.dir / ".fill.lock"):  # another process may be generating them now
             self._read_shards()
             for relation, todo in self.missing(utterances).items():
-                if not todo:
-                    continue
-                texts, vectors = generator.generate(todo, relation)
-                self._write_shard([(relation, u) for u in todo], texts, vectors)
-                made += len(todo)
-        return made
+                if todo:
+                    made_texts, made_vectors = generator.generate(todo, relation)
+                    keys += [(relation, u) for u in todo]
+                    texts += made_texts
+                    vectors.append(made_vectors)
+            if keys:
+                self._write_shard(keys, texts, torch.cat(vectors))
+        return len(keys)
 
     def _write_shard(self, keys: list[tuple[str, str]], texts: list[str], vectors: torch.Tensor) -> None:
         from safetensors.torch import save
