@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape as _escape
 
+CHAR_WIDTH, LEGEND_GAP = 7, 20  # px per character of a small label (an upper bound); swatch and gap per legend entry
 PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd")
 
 
@@ -47,8 +48,10 @@ def grouped_bars(groups: Sequence[str], series: dict[str, Sequence[float | None]
     """Bars per group (slice value) and series (model), values in percent."""
     if not groups or not series:
         return ""
-    width = max(width, 36 + len(groups) * (12 * len(series) + 16))
     pad_left, height, top = 36, 230, 24
+    legend_steps = [LEGEND_GAP + CHAR_WIDTH * len(str(name)) for name in series]
+    # 8 px a bar: twelve emotions of nine selectors take 1,092 px, about the report's column (CSS scales the rest)
+    width = max(width, 36 + len(groups) * (8 * len(series) + 16), pad_left + sum(legend_steps))
     inner_h = height - top - 70
     group_w = (width - pad_left - 8) / len(groups)
     bar_w = max(2.0, group_w * 0.8 / len(series))
@@ -75,12 +78,12 @@ def grouped_bars(groups: Sequence[str], series: dict[str, Sequence[float | None]
             f'<text transform="translate({label_x:.1f},{label_y}) rotate(-30)" text-anchor="end" class="v">{escape(group)}</text>'
         )
     legend_x = pad_left
-    for s, name in enumerate(series):
+    for s, (name, step) in enumerate(zip(series, legend_steps)):
         parts.append(
             f'<rect x="{legend_x}" y="{height - 12}" width="10" height="10" fill="{PALETTE[s % len(PALETTE)]}"/>'
         )
         parts.append(f'<text x="{legend_x + 14}" y="{height - 3}" class="v">{escape(name)}</text>')
-        legend_x += 20 + 7 * len(str(name))
+        legend_x += step
     return _svg(width, height, parts)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from benchmark.api import evaluate
 from benchmark.datasets.mod import load_mod
+from stickerbench.leaderboard import svg
 from stickerbench.leaderboard.report import render_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -76,3 +77,28 @@ def test_report_renders_in_a_browser_without_errors_and_every_image_decodes(host
     assert found, dumped.stderr[-2000:]
     result = json.loads(found.group(1).replace("&quot;", '"'))
     assert result["n"] > 10 and result["bad"] == 0 and result["title"].startswith("stickerbench report")
+
+
+CLIPPED_TEXTS_PROBE = (
+    "<script>window.addEventListener('load',()=>{const out=[];for(const s of document.querySelectorAll('svg')){"
+    "const r=s.getBoundingClientRect();for(const t of s.querySelectorAll('text')){const b=t.getBoundingClientRect();"
+    "if(b.left<r.left-0.5||b.right>r.right+0.5||b.top<r.top-0.5||b.bottom>r.bottom+0.5)out.push(t.textContent)}}"
+    "document.title='probe:'+JSON.stringify(out)})</script>"
+)
+
+
+def test_no_chart_text_is_cut_off_in_a_browser(tmp_path):
+    """The legend of a slice chart of every selector and the longest ablation name fits its chart
+    (it ran past the right edge and was cut off at nine selectors)."""
+    names = ["random", "popularity", "clip", "vilt", "blip2", "mod-gpt", "mmbert", "fromage", "cks", "cks-no-keue"]
+    chart = svg.grouped_bars(
+        ["1-2 (110)", "3-4 (213)", "5+ (188)"], {n: [10.0, 50.0, 90.0] for n in names}, "R@1 by context_turns"
+    )
+    page = tmp_path / "chart.html"
+    page.write_text(
+        f"<!doctype html><html><head><title>x</title></head><body>{chart}{CLIPPED_TEXTS_PROBE}</body></html>"
+    )
+    dumped = _browser(page, tmp_path, "--dump-dom", "--virtual-time-budget=5000")
+    found = re.search(r"<title>probe:(.*?)</title>", dumped.stdout)
+    assert found, dumped.stderr[-2000:]
+    assert json.loads(found.group(1).replace("&quot;", '"')) == []
