@@ -10,8 +10,9 @@ sampled candidates each) with the same weights:
   no disk cache so that the encoding is timed too), then ``score`` in batches of ``--batch-size``;
 * **naive** — what a per-candidate loop does: for every query, ``prepare`` a store holding only
   that query's candidates and the stickers its dialogue sent (so each image is encoded again for
-  every query it appears in) and ``score`` that one query. The frozen-encoder selectors (MOD-GPT, MMBERT, FROMAGe) keep
-  their features across ``prepare`` calls; the loop empties that table first, so they encode too.
+  every query it appears in) and ``score`` that one query. The frozen-encoder selectors (MOD-GPT,
+  MMBERT, FROMAGe) keep their features across ``prepare`` calls; the loop empties that table
+  first, so they encode too.
 
 The ratio ``cached / naive`` (queries per second) is what caching buys. Tiny presets are trained
 for one step only (throughput does not depend on the weights); selectors are built as

@@ -51,7 +51,7 @@ def grouped_bars(groups: Sequence[str], series: dict[str, Sequence[float | None]
     pad_left, height, top = 36, 230, 24
     legend_steps = [LEGEND_GAP + CHAR_WIDTH * len(str(name)) for name in series]
     # 8 px a bar: twelve emotions of nine selectors take 1,092 px, about the report's column (CSS scales the rest)
-    width = max(width, 36 + len(groups) * (8 * len(series) + 16), pad_left + sum(legend_steps))
+    width = max(width, pad_left + len(groups) * (8 * len(series) + 16), pad_left + sum(legend_steps))
     inner_h = height - top - 70
     group_w = (width - pad_left - 8) / len(groups)
     bar_w = max(2.0, group_w * 0.8 / len(series))
